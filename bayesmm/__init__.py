@@ -1,0 +1,26 @@
+"""bayesmm: Bayesian mixed-effects models with statsmodels' and lme4's formulas."""
+
+from __future__ import annotations
+
+from .api import MixedLM, mixedlm
+from .datasets import load_dataset, simulate_growth
+from .errors import BayesMMError, DataError, FormulaError, NotFittedError, SpecificationError
+from .priors import Prior
+from .results import MixedLMPointResults, MixedLMResults
+
+__all__ = [
+    "BayesMMError",
+    "DataError",
+    "FormulaError",
+    "MixedLM",
+    "MixedLMPointResults",
+    "MixedLMResults",
+    "NotFittedError",
+    "Prior",
+    "SpecificationError",
+    "load_dataset",
+    "mixedlm",
+    "simulate_growth",
+]
+
+__version__ = "0.1.0"

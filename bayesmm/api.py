@@ -1,0 +1,198 @@
+"""The thin façade: :func:`mixedlm` and :class:`MixedLM` call the pipeline stages in order."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .design import Design, design_from_arrays, make_design
+from .errors import DataError, SpecificationError, describe
+from .infer.nuts import NutsOptions, sample_nuts
+from .infer.optimize import fit_point
+from .priors import Prior, resolve_priors
+from .results import MixedLMPointResults, MixedLMResults
+from .spec import ModelSpec, RETerm, spec_from_formula
+from .suffstats import SuffStats, suff_stats
+
+__all__ = ["MixedLM", "mixedlm"]
+
+_METHODS = ("nuts", "reml", "ml", "map")
+
+
+class MixedLM:
+    """A linear mixed model, Bayesian by default.
+
+    Parameters
+    ----------
+    endog : array_like
+        Response.
+    exog : array_like
+        Fixed-effects design (include a constant column for an intercept).
+    groups : array_like
+        Group label of every row.
+    exog_re : array_like, optional
+        Random-effects design; a random intercept when omitted.
+    priors : Mapping, optional
+        Prior overrides (see :attr:`priors`).
+
+    See Also
+    --------
+    mixedlm : the formula interface.
+    """
+
+    def __init__(
+        self,
+        endog: Any,
+        exog: Any,
+        groups: Any,
+        exog_re: Any = None,
+        *,
+        priors: Mapping[str, object] | None = None,
+    ) -> None:
+        design = design_from_arrays(endog, exog, groups, exog_re)
+        expr = " + ".join(design.factors[0].znames)
+        spec = ModelSpec(
+            response=design.response,
+            fixed=f"{design.response} ~ 0 + {' + '.join(design.xnames)}",
+            re_terms=(RETerm(expr, "Group", len(design.factors[0].znames) > 1, "Group"),),
+        )
+        self._init(spec, design, priors)
+
+    def _init(self, spec: ModelSpec, design: Design, priors: Mapping[str, object] | None
+              ) -> None:
+        """Store the pipeline's first stages."""
+        self.spec = spec
+        self.design = design
+        self._prior_overrides = dict(priors or {})
+        resolve_priors(design, self._prior_overrides)  # validate now
+
+    @classmethod
+    def from_formula(
+        cls,
+        formula: str,
+        data: pd.DataFrame,
+        groups: str | Any = None,
+        re_formula: str | None = None,
+        vc_formula: Mapping[str, str] | None = None,
+        *,
+        cov_re: str = "full",
+        family: str = "gaussian",
+        priors: Mapping[str, object] | None = None,
+    ) -> MixedLM:
+        """Create a model from a formula (statsmodels or lme4 spelling).
+
+        Parameters
+        ----------
+        formula : str
+            ``"y ~ x"``, optionally with lme4 terms ``(x | g)``, ``(x || g)``, ``(1 | a/b)``.
+        data : pandas.DataFrame
+        groups : str or array_like, optional
+            Grouping column name, or an array of labels (reported as ``"Group"``).
+        re_formula : str, optional
+            Random-effects formula, e.g. ``"~Time"`` (random intercept when omitted).
+        vc_formula : Mapping, optional
+            Variance components nested in ``groups``, e.g. ``{"cask": "0 + C(cask)"}``.
+        cov_re : {"full", "diagonal"}
+            Correlated (LKJ) or independent random effects.
+        family : str
+            Response family.
+        priors : Mapping, optional
+            Prior overrides.
+
+        Returns
+        -------
+        MixedLM
+        """
+        label = ""
+        if groups is not None and not isinstance(groups, str):
+            if not isinstance(data, pd.DataFrame):
+                raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
+            values = np.asarray(groups)
+            if values.ndim != 1 or values.shape[0] != len(data):
+                raise DataError(
+                    f"groups: expected a column name or an array of {len(data)} labels; "
+                    f"received shape {values.shape}."
+                )
+            data = data.assign(**{"__groups__": values})
+            groups, label = "__groups__", "Group"
+        spec = spec_from_formula(
+            formula, groups=groups, group_label=label, re_formula=re_formula,
+            vc_formula=vc_formula, cov_re=cov_re, family=family, priors=priors,
+        )
+        model = cls.__new__(cls)
+        model._init(spec, make_design(spec, data), priors)
+        return model
+
+    @cached_property
+    def stats(self) -> SuffStats:
+        """Sufficient statistics of the design."""
+        return suff_stats(self.design)
+
+    @property
+    def priors(self) -> dict[str, Prior]:
+        """The priors in use: data-scaled defaults with any overrides applied."""
+        return resolve_priors(self.design, self._prior_overrides)
+
+    def fit(
+        self,
+        method: str = "nuts",
+        *,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        cores: int | None = None,
+        random_seed: int | None = None,
+        progressbar: bool = False,
+        sampler: str = "pymc",
+        marginal: bool | None = None,
+        priors: Mapping[str, object] | None = None,
+        reml: bool = True,
+        target_accept: float = 0.8,
+    ) -> MixedLMResults | MixedLMPointResults:
+        """Fit by NUTS (default) or by REML / ML / penalised MAP.
+
+        Parameters
+        ----------
+        method : {"nuts", "reml", "ml", "map"}
+        draws, tune, chains, cores, random_seed, progressbar, target_accept
+            Passed to :func:`pymc.sample`.
+        sampler : {"pymc", "nutpie", "numpyro"}
+        marginal : bool, optional
+            ``None``: integrate the random effects out whenever possible; ``False``:
+            the latent build.
+        priors : Mapping, optional
+            Overrides on top of those given to the model.
+        reml : bool
+            Also compute the REML fit shown beside the posterior.
+
+        Returns
+        -------
+        MixedLMResults or MixedLMPointResults
+        """
+        if method not in _METHODS:
+            raise SpecificationError(f"method: expected one of {_METHODS}; received {method!r}.")
+        if method != "nuts":
+            return MixedLMPointResults(self.spec, self.design, fit_point(self.stats, method))
+        options = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
+                              random_seed=random_seed, progressbar=progressbar,
+                              sampler=sampler, target_accept=target_accept)
+        resolved = resolve_priors(self.design, {**self._prior_overrides, **(priors or {})})
+        idata, build = sample_nuts(self.design, resolved, self.stats, options, marginal)
+        point = MixedLMPointResults(self.spec, self.design, fit_point(self.stats, "reml")) \
+            if reml else None
+        return MixedLMResults(self.spec, self.design, idata, build, point)
+
+
+def mixedlm(
+    formula: str,
+    data: pd.DataFrame,
+    groups: str | Any = None,
+    re_formula: str | None = None,
+    vc_formula: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> MixedLM:
+    """Create a mixed model from a formula (alias of :meth:`MixedLM.from_formula`)."""
+    return MixedLM.from_formula(formula, data, groups, re_formula, vc_formula, **kwargs)

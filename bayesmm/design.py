@@ -1,0 +1,381 @@
+"""Evaluate a :class:`~bayesmm.spec.ModelSpec` against data: the :class:`Design` value object.
+
+The random-effects design is never a dense ``N x (levels*q)`` matrix: each grouping
+factor keeps an ``N x q`` block ``Z`` and integer group codes.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import formulae as fm
+import numpy as np
+import pandas as pd
+from formulae.parser import ParseError
+from formulae.scanner import ScanError
+
+from .errors import DataError, FormulaError, describe
+from .spec import ModelSpec, RETerm
+
+__all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "make_design"]
+
+_IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
+
+
+class MissingDataWarning(UserWarning):
+    """Rows with missing values were dropped."""
+
+
+@dataclass(frozen=True)
+class CovBlock:
+    """A block of a factor's random-effect columns sharing one covariance structure.
+
+    ``kind`` is ``"corr"`` (full covariance), ``"diag"`` (independent columns, one SD
+    each) or ``"vc"`` (independent columns, one shared SD: a variance component).
+    """
+
+    kind: Literal["corr", "diag", "vc"]
+    cols: tuple[int, ...]
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class FactorDesign:
+    """Random-effects design of one grouping factor.
+
+    Attributes
+    ----------
+    name : str
+        Factor expression (column name or ``"a:b"``).
+    label : str
+        Display label.
+    codes : ndarray of int, shape (N,)
+        Group index of every row.
+    levels : tuple
+        Group labels, indexed by code.
+    Z : ndarray, shape (N, q)
+        Random-effects columns.
+    znames : tuple of str
+        Column names of ``Z``.
+    blocks : tuple of CovBlock
+        Covariance structure of the columns.
+    """
+
+    name: str
+    label: str
+    codes: np.ndarray
+    levels: tuple[Any, ...]
+    Z: np.ndarray
+    znames: tuple[str, ...]
+    blocks: tuple[CovBlock, ...]
+
+    @property
+    def n_levels(self) -> int:
+        """Number of groups."""
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        """Number of random-effect columns per group."""
+        return self.Z.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Numeric design of a mixed model.
+
+    Attributes
+    ----------
+    y : ndarray, shape (N,)
+    X : ndarray, shape (N, p)
+    xnames : tuple of str
+    response : str
+    factors : tuple of FactorDesign
+    n_dropped : int
+        Rows dropped for missing values.
+    fixed_terms : object
+        formulae's common-effects matrix, for evaluating new data.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    xnames: tuple[str, ...]
+    response: str
+    factors: tuple[FactorDesign, ...]
+    n_dropped: int = 0
+    fixed_terms: Any = None
+
+    @property
+    def n_obs(self) -> int:
+        """Number of observations used."""
+        return self.y.shape[0]
+
+
+def _used_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
+    """Column names referred to by any formula of ``spec``."""
+    texts = [spec.fixed] + [t.expr for t in spec.re_terms]
+    texts += [vc.formula for t in spec.re_terms for vc in t.vc]
+    names = {tok for text in texts for tok in _IDENT.findall(text)}
+    for term in spec.re_terms:
+        names.update(term.factor.split(":"))
+    return [c for c in data.columns if c in names]
+
+
+def _drop_missing(data: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, int]:
+    """Drop rows with NaN/None/inf in ``cols``, warning with the count."""
+    sub = data[cols]
+    bad = sub.isna().any(axis=1).to_numpy().copy()
+    numeric = sub.select_dtypes(include="number")
+    if numeric.shape[1]:
+        bad |= ~np.isfinite(numeric.to_numpy(dtype=float)).all(axis=1)
+    n_bad = int(bad.sum())
+    if n_bad:
+        warnings.warn(
+            f"data: dropped {n_bad} of {len(data)} rows with missing or infinite values "
+            f"in {cols}.",
+            MissingDataWarning,
+            stacklevel=4,
+        )
+        data = data.loc[~bad]
+    return data, n_bad
+
+
+def _matrix(formula: str, data: pd.DataFrame, argument: str) -> tuple[Any, np.ndarray, tuple]:
+    """Evaluate a formula (or right-hand side) with formulae, translating its errors."""
+    try:
+        dm = fm.design_matrices(formula, data, na_action="error")
+    except KeyError as exc:
+        name = exc.args[0] if exc.args else exc
+        raise FormulaError(
+            f"{argument}: unknown column {name!r} in {formula!r}; available columns: "
+            f"{list(data.columns)}. Check the spelling."
+        ) from None
+    except (ParseError, ScanError) as exc:
+        raise FormulaError(
+            f"{argument}: could not parse {formula!r} ({exc}). Check operators and "
+            "parentheses."
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise FormulaError(f"{argument}: could not evaluate {formula!r}: {exc}") from None
+    common = dm.common
+    if common is None:
+        raise FormulaError(
+            f"{argument}: {formula!r} gives no columns; use '1' for an intercept."
+        )
+    names = tuple(str(c) for c in common.as_dataframe().columns)
+    return dm, np.asarray(common.design_matrix, dtype=float), names
+
+
+def _group_codes(data: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Integer codes and sorted labels of a (possibly interacted) grouping factor."""
+    cols = factor.split(":")
+    for col in cols:
+        if col not in data.columns:
+            raise FormulaError(
+                f"groups: unknown grouping column {col!r}; available columns: "
+                f"{list(data.columns)}."
+            )
+    if len(cols) == 1:
+        values = data[cols[0]]
+    else:
+        values = data[cols].astype(str).agg(":".join, axis=1)
+    kinds = {type(v).__name__ for v in values.to_numpy()}
+    if len(kinds) > 1:
+        raise DataError(
+            f"groups: column {factor!r} mixes value types {sorted(kinds)}; convert it "
+            f"with data[{factor!r}].astype(str)."
+        )
+    codes, uniques = pd.factorize(values, sort=True)
+    if len(uniques) < 2:
+        raise DataError(
+            f"groups: grouping factor {factor!r} has {len(uniques)} level(s); a random "
+            "effect needs at least 2 groups. Use an ordinary regression instead."
+        )
+    return codes.astype(np.int64), tuple(uniques.tolist())
+
+
+def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
+    """Columns and covariance blocks of every term sharing one grouping factor."""
+    codes, levels = _group_codes(data, terms[0].factor)
+    blocks: list[CovBlock] = []
+    mats: list[np.ndarray] = []
+    names: list[str] = []
+    for term in terms:
+        _, Z, znames = _matrix(term.expr, data, "re_formula")
+        start = len(names)
+        cols = tuple(range(start, start + len(znames)))
+        if term.correlated and len(cols) > 1:
+            blocks.append(CovBlock("corr", cols, term.display))
+        else:
+            blocks.extend(CovBlock("diag", (c,), znames[c - start]) for c in cols)
+        mats.append(Z)
+        names.extend(znames)
+        for vc in term.vc:
+            _, Zvc, vnames = _matrix(vc.formula, data, f"vc_formula[{vc.name!r}]")
+            start = len(names)
+            blocks.append(CovBlock("vc", tuple(range(start, start + len(vnames))), vc.name))
+            mats.append(Zvc)
+            names.extend(f"{vc.name}[{v}]" for v in vnames)
+    if len(set(names)) != len(names):
+        raise FormulaError(
+            f"formula: random-effect columns {names} repeat for factor "
+            f"{terms[0].factor!r}; list each column in one term only."
+        )
+    return FactorDesign(
+        name=terms[0].factor,
+        label=terms[0].display,
+        codes=codes,
+        levels=levels,
+        Z=np.column_stack(mats),
+        znames=tuple(names),
+        blocks=tuple(blocks),
+    )
+
+
+def _check_response(data: pd.DataFrame, response: str) -> None:
+    """Raise unless the response is an existing numeric column."""
+    if response not in data.columns:
+        raise FormulaError(
+            f"formula: unknown response column {response!r}; available columns: "
+            f"{list(data.columns)}."
+        )
+    col = data[response]
+    if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+        raise DataError(
+            f"formula: response {response!r} must be numeric; received dtype "
+            f"{col.dtype}. Convert it with pd.to_numeric or choose a numeric column."
+        )
+
+
+def _check_rank(X: np.ndarray, xnames: tuple[str, ...]) -> None:
+    """Raise when the fixed-effects design is rank deficient."""
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        q, r = np.linalg.qr(X)
+        weak = [n for n, d in zip(xnames, np.abs(np.diag(r))) if d < 1e-8 * np.abs(r).max()]
+        raise DataError(
+            f"formula: the fixed-effects design has rank {rank} < {X.shape[1]} columns; "
+            f"columns {weak or list(xnames)} are constant or collinear with others. "
+            "Remove them from the formula."
+        )
+
+
+def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
+    """Evaluate ``spec`` on ``data``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model specification.
+    data : pandas.DataFrame
+        The data.
+
+    Returns
+    -------
+    Design
+        Numeric arrays for every later stage.
+
+    Raises
+    ------
+    DataError, FormulaError
+        For empty data, unknown columns, non-numeric responses, one-level groups.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
+    if data.columns.duplicated().any():
+        dup = data.columns[data.columns.duplicated()].tolist()
+        raise DataError(f"data: duplicate column names {dup}; rename them to be unique.")
+    if len(data) == 0:
+        raise DataError("data: the DataFrame is empty (0 rows); pass data with rows.")
+    _check_response(data, spec.response)
+    data, n_dropped = _drop_missing(data, _used_columns(spec, data))
+    if len(data) == 0:
+        raise DataError(
+            "data: no rows left after dropping missing values; check the used columns."
+        )
+    data = data.reset_index(drop=True)
+    dm, X, xnames = _matrix(spec.fixed, data, "formula")
+    _check_rank(X, xnames)
+    by_factor: dict[str, list[RETerm]] = {}
+    for term in spec.re_terms:
+        by_factor.setdefault(term.factor, []).append(term)
+    factors = tuple(_factor_design(terms, data) for terms in by_factor.values())
+    return Design(
+        y=data[spec.response].to_numpy(dtype=float),
+        X=X,
+        xnames=xnames,
+        response=spec.response,
+        factors=factors,
+        n_dropped=n_dropped,
+        fixed_terms=dm.common,
+    )
+
+
+def _as_2d(values: object, argument: str, prefix: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A 1-D/2-D array or DataFrame as a float matrix with column names."""
+    if isinstance(values, pd.Series):
+        values = values.to_frame()
+    if isinstance(values, pd.DataFrame):
+        names = tuple(str(c) for c in values.columns)
+        values = values.to_numpy()
+    else:
+        values = np.asarray(values)
+        if values.ndim == 1:
+            values = values[:, None]
+        names = tuple(f"{prefix}{j + 1}" for j in range(values.shape[1]) if values.ndim == 2)
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{argument}: expected numeric values; received {describe(values)}.") from None
+    if arr.ndim != 2:
+        raise DataError(f"{argument}: expected a 1-D or 2-D array; received shape {arr.shape}.")
+    return arr, names
+
+
+def design_from_arrays(
+    endog: object, exog: object, groups: object, exog_re: object | None = None,
+    group_label: str = "Group",
+) -> Design:
+    """Design of statsmodels' direct API ``MixedLM(endog, exog, groups, exog_re)``.
+
+    Raises
+    ------
+    DataError
+        For mismatched lengths, non-numeric values or a single group.
+    """
+    name = str(endog.name) if isinstance(endog, pd.Series) and endog.name is not None else "y"
+    y, _ = _as_2d(endog, "endog", "y")
+    if y.shape[1] != 1:
+        raise DataError(f"endog: expected one column; received {y.shape[1]}.")
+    X, xnames = _as_2d(exog, "exog", "x")
+    Z, znames = (np.ones((X.shape[0], 1)), ("Intercept",)) if exog_re is None \
+        else _as_2d(exog_re, "exog_re", "z")
+    g = pd.Series(np.asarray(groups).ravel() if not isinstance(groups, pd.Series) else groups.to_numpy())
+    n = y.shape[0]
+    for arg, rows in (("exog", X.shape[0]), ("groups", len(g)), ("exog_re", Z.shape[0])):
+        if rows != n:
+            raise DataError(
+                f"{arg}: has {rows} rows but endog has {n}; pass arrays of equal length."
+            )
+    if n == 0:
+        raise DataError("endog: empty (0 rows); pass data with rows.")
+    bad = ~np.isfinite(np.column_stack([y, X, Z])).all(axis=1) | g.isna().to_numpy()
+    if bad.any():
+        warnings.warn(f"data: dropped {int(bad.sum())} of {n} rows with missing or infinite "
+                      "values.", MissingDataWarning, stacklevel=3)
+    keep = ~bad
+    frame = pd.DataFrame({"__g__": g[keep].to_numpy()})
+    codes, levels = _group_codes(frame, "__g__")
+    X = X[keep]
+    _check_rank(X, xnames)
+    factor = FactorDesign(
+        name=group_label, label=group_label, codes=codes, levels=levels, Z=Z[keep],
+        znames=znames,
+        blocks=(CovBlock("corr", tuple(range(len(znames))), group_label),)
+        if len(znames) > 1 else (CovBlock("diag", (0,), znames[0]),),
+    )
+    return Design(y=y[keep, 0], X=X, xnames=xnames, response=name, factors=(factor,),
+                  n_dropped=int(bad.sum()))

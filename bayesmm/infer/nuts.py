@@ -1,0 +1,134 @@
+"""NUTS: build the PyMC model (marginal when it applies), sample, and return clean InferenceData."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from ..build.common import effect_dims
+from ..build.latent import build_latent
+from ..build.marginal import build_marginal, marginal_applies
+from ..design import Design
+from ..errors import SpecificationError
+from ..priors import Prior
+from ..suffstats import SuffStats
+from .effects import draw_effects, pointwise_loglik
+
+__all__ = ["NutsOptions", "sample_nuts"]
+
+SAMPLERS = ("pymc", "nutpie", "numpyro")
+_MODULES = {"nutpie": "nutpie", "numpyro": "numpyro", "pymc": "pymc"}
+
+
+@dataclass(frozen=True)
+class NutsOptions:
+    """Sampler settings passed through to :func:`pymc.sample`."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    cores: int | None = None
+    random_seed: int | None = None
+    progressbar: bool = False
+    sampler: str = "pymc"
+    target_accept: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("draws", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value <= 0:
+                raise SpecificationError(
+                    f"{name}: expected a positive integer; received {value!r}."
+                )
+        if not isinstance(self.tune, (int, np.integer)) or self.tune < 0:
+            raise SpecificationError(f"tune: expected an integer ≥ 0; received {self.tune!r}.")
+        if self.sampler not in SAMPLERS:
+            raise SpecificationError(
+                f"sampler: expected one of {SAMPLERS}; received {self.sampler!r}."
+            )
+        if importlib.util.find_spec(_MODULES[self.sampler]) is None:
+            raise SpecificationError(
+                f"sampler: {self.sampler!r} is not installed; install it with "
+                f"pip install 'bayesmm[{'jax' if self.sampler == 'numpyro' else self.sampler}]' "
+                "or use sampler='pymc'."
+            )
+
+
+def _clean(idata: az.InferenceData) -> az.InferenceData:
+    """Drop internal variables (leading underscore) and the potential from the posterior."""
+    post = idata.posterior
+    keep = [v for v in post.data_vars if not str(v).startswith("_")]
+    idata.posterior = post[keep]
+    return idata
+
+
+def sample_nuts(
+    design: Design,
+    priors: dict[str, Prior],
+    stats: SuffStats | None,
+    options: NutsOptions,
+    marginal: bool | None = None,
+) -> tuple[az.InferenceData, str]:
+    """Sample the posterior with NUTS.
+
+    Parameters
+    ----------
+    design : Design
+    priors : dict
+        Resolved priors.
+    stats : SuffStats, optional
+        Sufficient statistics (needed by the marginal build).
+    options : NutsOptions
+    marginal : bool, optional
+        ``None`` uses the marginal build whenever it applies; ``False`` forces the latent one.
+
+    Returns
+    -------
+    tuple
+        ``(idata, build)`` with build ``"marginal"`` or ``"latent"``.
+    """
+    if marginal and not marginal_applies(design):
+        raise SpecificationError(
+            "marginal: the marginal build needs one grouping factor; this model has "
+            f"{len(design.factors)} ({[f.name for f in design.factors]}). Use marginal=None."
+        )
+    use_marginal = marginal_applies(design) if marginal is None else bool(marginal)
+    model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
+    with model:
+        idata = pm.sample(
+            draws=options.draws,
+            tune=options.tune,
+            chains=options.chains,
+            cores=options.cores,
+            random_seed=options.random_seed,
+            progressbar=options.progressbar,
+            nuts_sampler=options.sampler,
+            target_accept=options.target_accept,
+            compute_convergence_checks=False,
+            idata_kwargs={"log_likelihood": not use_marginal},
+        )
+    idata = _clean(idata)
+    if use_marginal:
+        factor = design.factors[0]
+        rng = np.random.default_rng(options.random_seed)
+        b = draw_effects(design, stats, idata.posterior, rng)
+        post = idata.posterior
+        dims = ("chain", "draw", *effect_dims(factor))
+        coords = {d: list(model.coords[d]) for d in effect_dims(factor)}
+        idata.posterior = post.assign({factor.label: xr.DataArray(b, dims=dims, coords=coords)})
+        ll = pointwise_loglik(design, idata.posterior)
+        idata.add_groups(
+            log_likelihood=xr.Dataset(
+                {design.response: (("chain", "draw", "obs"), ll)},
+                coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(design.n_obs)},
+            )
+        )
+        if "observed_data" not in idata.groups():
+            idata.add_groups(observed_data=xr.Dataset(
+                {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))
+    return idata, "marginal" if use_marginal else "latent"

@@ -1,0 +1,58 @@
+"""Named covariance parameters as statsmodels reports them (``Pig Var``, ``Pig x Time Cov``, …)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .design import Design, FactorDesign
+
+__all__ = ["CovParam", "cov_params", "re_names"]
+
+
+@dataclass(frozen=True)
+class CovParam:
+    """One reported variance/covariance: entry (row, col) of factor ``factor``'s Ψ."""
+
+    name: str
+    factor: int
+    row: int
+    col: int
+
+
+def re_names(factor: FactorDesign, prefix: bool) -> list[str]:
+    """statsmodels' ``exog_re_names``: "Intercept" replaced by the group label."""
+    names = []
+    for z in factor.znames:
+        if z == "Intercept":
+            names.append(factor.label)
+        else:
+            names.append(f"{factor.label} {z}" if prefix else z)
+    return names
+
+
+def cov_params(design: Design) -> list[CovParam]:
+    """Every reported covariance parameter, in statsmodels' summary order.
+
+    Full blocks list ``(i, j)`` for ``j <= i`` row by row (``"<j> x <i> Cov"``
+    off the diagonal); independent columns and variance components one ``Var`` each.
+    """
+    out: list[CovParam] = []
+    prefix = len(design.factors) > 1
+    for k, factor in enumerate(design.factors):
+        names = re_names(factor, prefix)
+        for block in factor.blocks:
+            if block.kind == "vc":
+                out.append(CovParam(f"{block.name} Var", k, block.cols[0], block.cols[0]))
+                continue
+            for a, i in enumerate(block.cols):
+                for j in block.cols[: a + 1]:
+                    label = f"{names[i]} Var" if i == j else f"{names[j]} x {names[i]} Cov"
+                    out.append(CovParam(label, k, i, j))
+    return out
+
+
+def values(params: list[CovParam], psis: list[np.ndarray]) -> np.ndarray:
+    """Pick every parameter out of per-factor Ψ arrays ``(..., q, q)``."""
+    return np.stack([psis[p.factor][..., p.row, p.col] for p in params], axis=-1)

@@ -1,0 +1,136 @@
+"""Default priors scaled to the data, and the :class:`Prior` value object users override them with.
+
+Defaults (weakly informative, on the response scale):
+
+* ``Intercept`` ~ Normal(mean(y), 2.5 sd(y)); slope ``x`` ~ Normal(0, 2.5 sd(y) / sd(x));
+* ``sigma`` (residual SD) ~ HalfNormal(sd(y));
+* ``sd(col|group)`` ~ HalfNormal(sd(y) / sd(col)) (sd(col) = 1 for an intercept);
+* ``corr(group)`` ~ LKJ(η = 2) for a correlated block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pymc as pm
+
+from .design import Design, FactorDesign
+from .errors import SpecificationError, describe
+
+__all__ = ["Prior", "default_priors", "resolve_priors", "sd_key", "corr_key"]
+
+_DISTS = ("Normal", "HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "StudentT",
+          "Gamma", "LKJ")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution by PyMC name and parameters.
+
+    Examples
+    --------
+    >>> Prior("HalfNormal", sigma=10.0)
+    HalfNormal(sigma=10)
+    """
+
+    dist: str
+    params: Mapping[str, float] = field(default_factory=dict)
+
+    def __init__(self, dist: str, **params: float) -> None:
+        if dist not in _DISTS:
+            raise SpecificationError(
+                f"priors: unknown distribution {dist!r}; expected one of {_DISTS}."
+            )
+        for key, value in params.items():
+            if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+                raise SpecificationError(
+                    f"priors: parameter {key}={value!r} of {dist} must be finite."
+                )
+        object.__setattr__(self, "dist", dist)
+        object.__setattr__(self, "params", dict(params))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={np.round(v, 4):g}" for k, v in self.params.items())
+        return f"{self.dist}({args})"
+
+    def create(self, name: str, **kwargs: Any) -> Any:
+        """Create the PyMC random variable ``name`` inside the current model."""
+        return getattr(pm, self.dist)(name, **self.params, **kwargs)
+
+    def dist_(self, **kwargs: Any) -> Any:
+        """Unregistered PyMC distribution (for ``sd_dist`` arguments)."""
+        return getattr(pm, self.dist).dist(**self.params, **kwargs)
+
+
+def sd_key(factor: FactorDesign, name: str) -> str:
+    """Prior key of a group-level SD, e.g. ``"sd(Time|Pig)"``."""
+    return f"sd({name}|{factor.label})"
+
+
+def corr_key(factor: FactorDesign) -> str:
+    """Prior key of a correlated block's LKJ prior, e.g. ``"corr(Pig)"``."""
+    return f"corr({factor.label})"
+
+
+def _col_scale(col: np.ndarray) -> float:
+    """SD of a design column, 1 for a constant (intercept) column."""
+    sd = float(np.std(col))
+    return sd if sd > 1e-12 else 1.0
+
+
+def default_priors(design: Design) -> dict[str, Prior]:
+    """Weakly informative priors scaled to ``design``'s response and predictors."""
+    y = design.y
+    sy = _col_scale(y)
+    priors: dict[str, Prior] = {}
+    for j, name in enumerate(design.xnames):
+        col = design.X[:, j]
+        if np.ptp(col) == 0:
+            priors[name] = Prior("Normal", mu=float(np.mean(y)), sigma=2.5 * sy)
+        else:
+            priors[name] = Prior("Normal", mu=0.0, sigma=2.5 * sy / _col_scale(col))
+    priors["sigma"] = Prior("HalfNormal", sigma=sy)
+    for factor in design.factors:
+        for block in factor.blocks:
+            if block.kind == "vc":
+                scale = sy / max(_col_scale(factor.Z[:, c]) for c in block.cols)
+                priors[sd_key(factor, block.name)] = Prior("HalfNormal", sigma=scale)
+                continue
+            for c in block.cols:
+                scale = sy / _col_scale(factor.Z[:, c])
+                priors[sd_key(factor, factor.znames[c])] = Prior("HalfNormal", sigma=scale)
+            if block.kind == "corr":
+                priors[corr_key(factor)] = Prior("LKJ", eta=2.0)
+    return priors
+
+
+def _as_prior(key: str, value: object) -> Prior:
+    """Accept a :class:`Prior` or ``(dist, {params})``."""
+    if isinstance(value, Prior):
+        return value
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
+        return Prior(value[0], **value[1])
+    raise SpecificationError(
+        f"priors[{key!r}]: expected bmm.Prior('Normal', mu=0, sigma=1) or "
+        f"('Normal', {{'mu': 0, 'sigma': 1}}); received {describe(value)}."
+    )
+
+
+def resolve_priors(design: Design, overrides: Mapping[str, object] | None) -> dict[str, Prior]:
+    """Defaults for ``design`` with user ``overrides`` applied.
+
+    Raises
+    ------
+    SpecificationError
+        For a key that names no parameter, or a malformed prior.
+    """
+    priors = default_priors(design)
+    for key, value in (overrides or {}).items():
+        if key not in priors:
+            raise SpecificationError(
+                f"priors: unknown parameter {key!r}; expected one of {list(priors)}."
+            )
+        priors[key] = _as_prior(key, value)
+    return priors

@@ -1,0 +1,323 @@
+"""Fitted results with statsmodels' attribute names: point estimates and posteriors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats as sps
+
+from .covariance import lambda_from_theta, theta_map
+from .design import Design
+from .infer.effects import factor_chol
+from .infer.optimize import PointFit
+from .params import cov_params, re_names
+from .report import Summary
+from .spec import ModelSpec
+
+__all__ = ["MixedLMPointResults", "MixedLMResults"]
+
+_TITLE = "Mixed Linear Model Regression Results"
+
+
+def _group_sizes(design: Design) -> np.ndarray:
+    """Rows per group of the first factor."""
+    return np.bincount(design.factors[0].codes)
+
+
+def _base_header(design: Design, method: str, scale: float, llf: str, converged: str
+                 ) -> list[tuple[str, str]]:
+    """statsmodels' header (left column first, then right)."""
+    sizes = _group_sizes(design)
+    left = [
+        ("Model", "MixedLM"),
+        ("No. Observations", str(design.n_obs)),
+        ("No. Groups", str(design.factors[0].n_levels)),
+        ("Min. group size", str(sizes.min())),
+        ("Max. group size", str(sizes.max())),
+        ("Mean group size", f"{sizes.mean():.1f}"),
+    ]
+    right = [
+        ("Dependent Variable", design.response),
+        ("Method", method),
+        ("Scale", f"{scale:.4f}"),
+        ("Log-Likelihood", llf),
+        ("Converged", converged),
+    ]
+    if design.n_dropped:
+        right.append(("Dropped (missing)", str(design.n_dropped)))
+    return left + right
+
+
+def _re_columns(design: Design) -> list[int]:
+    """Columns of the first factor that are random effects proper (not variance components)."""
+    factor = design.factors[0]
+    return [c for b in factor.blocks if b.kind != "vc" for c in b.cols]
+
+
+def _effects_frames(design: Design, effects: list[np.ndarray]) -> dict:
+    """statsmodels' ``random_effects``: dict level → Series (one factor); else factor → frame."""
+    if len(design.factors) == 1:
+        f = design.factors[0]
+        cols = re_names(f, False)
+        return {lv: pd.Series(effects[0][g], index=cols) for g, lv in enumerate(f.levels)}
+    return {
+        f.label: pd.DataFrame(b, index=list(f.levels), columns=re_names(f, False))
+        for f, b in zip(design.factors, effects)
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class _Fitted:
+    """Shared attributes of every fitted result."""
+
+    spec: ModelSpec
+    design: Design
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return self.design.n_obs
+
+    def _cov_re_frame(self, psi: np.ndarray) -> pd.DataFrame:
+        """Ψ of the first factor's random effects (without variance components)."""
+        cols = _re_columns(self.design)
+        names = [re_names(self.design.factors[0], False)[c] for c in cols]
+        return pd.DataFrame(psi[np.ix_(cols, cols)], index=names, columns=names)
+
+
+@dataclass(frozen=True, eq=False)
+class MixedLMPointResults(_Fitted):
+    """REML, ML or penalised-MAP fit.
+
+    Attributes
+    ----------
+    fit : PointFit
+        The optimiser's output.
+    """
+
+    fit: PointFit
+
+    @cached_property
+    def psis(self) -> list[np.ndarray]:
+        """Ψ of every factor, (q_f, q_f)."""
+        out, start = [], 0
+        for f in self.design.factors:
+            tmap = theta_map(f)
+            lam = lambda_from_theta(self.fit.theta[start : start + tmap.n_theta], tmap)
+            out.append(self.fit.scale * lam @ lam.T)
+            start += tmap.n_theta
+        return out
+
+    @property
+    def method(self) -> str:
+        """``"REML"``, ``"ML"`` or ``"MAP"``."""
+        return self.fit.method.upper()
+
+    @property
+    def fe_params(self) -> pd.Series:
+        """Fixed-effect estimates."""
+        return pd.Series(self.fit.beta, index=list(self.design.xnames))
+
+    @property
+    def bse_fe(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self.fit.cov_beta)), index=list(self.design.xnames))
+
+    @property
+    def cov_re(self) -> pd.DataFrame:
+        """Random-effects covariance of the (first) grouping factor."""
+        return self._cov_re_frame(self.psis[0])
+
+    @property
+    def vcomp(self) -> np.ndarray:
+        """Variance components (statsmodels' ``vcomp``)."""
+        f = self.design.factors[0]
+        return np.array([self.psis[0][b.cols[0], b.cols[0]] for b in f.blocks if b.kind == "vc"])
+
+    @property
+    def scale(self) -> float:
+        """Residual variance σ²."""
+        return self.fit.scale
+
+    @property
+    def llf(self) -> float:
+        """Log-likelihood (REML criterion for REML/MAP, ML for ML)."""
+        return self.fit.llf
+
+    @property
+    def converged(self) -> bool:
+        """Whether the optimum passed the gradient (KKT) check."""
+        return self.fit.converged
+
+    @property
+    def singular(self) -> bool:
+        """lme4's singular-fit rule: a diagonal of Λ below 1e-4."""
+        return self.fit.singular
+
+    @property
+    def df_modelwc(self) -> int:
+        """Number of parameters: fixed effects, covariance parameters and the scale."""
+        return len(self.design.xnames) + self.fit.theta.size + 1
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion (ML fits only, NaN otherwise, as statsmodels)."""
+        return -2 * self.llf + 2 * self.df_modelwc if self.fit.method == "ml" else np.nan
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion (ML fits only)."""
+        if self.fit.method != "ml":
+            return np.nan
+        return -2 * self.llf + np.log(self.nobs) * self.df_modelwc
+
+    @cached_property
+    def random_effects(self) -> dict:
+        """Conditional modes (BLUPs); zero at a singular fit."""
+        blups = self.fit.blups
+        if len(self.design.factors) == 1:
+            return _effects_frames(self.design, [blups])
+        flat, parts = blups[0], []
+        for f in self.design.factors:
+            n = f.n_levels * f.q
+            parts.append(flat[:n].reshape(f.n_levels, f.q))
+            flat = flat[n:]
+        return _effects_frames(self.design, parts)
+
+    def summary(self) -> Summary:
+        """statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval."""
+        fe, se = self.fe_params, self.bse_fe
+        z = fe / se
+        table = pd.DataFrame({
+            "Coef.": fe, "Std.Err.": se, "z": z, "P>|z|": 2 * sps.norm.sf(np.abs(z)),
+            "[0.025": fe - 1.959964 * se, "0.975]": fe + 1.959964 * se,
+        })
+        cps = cov_params(self.design)
+        cov_rows = pd.DataFrame(
+            {"Coef.": [self.psis[p.factor][p.row, p.col] for p in cps]},
+            index=[p.name for p in cps],
+        )
+        table = pd.concat([table, cov_rows]).astype(float)
+        notes = []
+        if self.singular:
+            notes.append("Singular fit: a random-effect variance is estimated at zero "
+                         "(boundary). Consider method='map' or the posterior.")
+        if not self.converged:
+            notes.append("The optimum did not pass the gradient check.")
+        header = _base_header(self.design, self.method, self.scale, f"{self.llf:.4f}",
+                              "Yes" if self.converged else "No")
+        return Summary(_TITLE, header, table, notes)
+
+
+@dataclass(frozen=True, eq=False)
+class MixedLMResults(_Fitted):
+    """Posterior from NUTS.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+    build : str
+        ``"marginal"`` or ``"latent"``.
+    reml : MixedLMPointResults or None
+        REML fit of the same model (shown beside the posterior).
+    """
+
+    idata: az.InferenceData
+    build: str
+    reml: MixedLMPointResults | None = None
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior group of :attr:`idata`."""
+        return self.idata.posterior
+
+    @cached_property
+    def psi_draws(self) -> list[np.ndarray]:
+        """Ψ draws of every factor, (chain, draw, q, q)."""
+        post = self.posterior
+        C, D = post.sizes["chain"], post.sizes["draw"]
+        out = []
+        for f in self.design.factors:
+            L = factor_chol(f, post)  # (S, q, q)
+            out.append((L @ np.swapaxes(L, 1, 2)).reshape(C, D, f.q, f.q))
+        return out
+
+    @property
+    def fe_params(self) -> pd.Series:
+        """Posterior means of the fixed effects."""
+        return self.posterior["beta"].mean(("chain", "draw")).to_series().rename(None)
+
+    @property
+    def bse_fe(self) -> pd.Series:
+        """Posterior SDs of the fixed effects."""
+        return self.posterior["beta"].std(("chain", "draw")).to_series().rename(None)
+
+    @property
+    def cov_re(self) -> pd.DataFrame:
+        """Posterior mean of the first factor's random-effects covariance."""
+        return self._cov_re_frame(self.psi_draws[0].mean(axis=(0, 1)))
+
+    @property
+    def scale(self) -> float:
+        """Posterior mean of the residual variance σ²."""
+        return float((self.posterior["sigma"] ** 2).mean())
+
+    @property
+    def random_effects(self) -> dict:
+        """Posterior means of the random effects (statsmodels' layout)."""
+        means = [self.posterior[f.label].mean(("chain", "draw")).values for f in self.design.factors]
+        return _effects_frames(self.design, means)
+
+    def draws_table(self) -> xr.Dataset:
+        """Draws of every reported row: fixed effects, covariance parameters, Scale."""
+        post = self.posterior
+        data = {name: post["beta"].sel(coef=name).drop_vars("coef") for name in self.design.xnames}
+        dims = ("chain", "draw")
+        for p in cov_params(self.design):
+            data[p.name] = xr.DataArray(self.psi_draws[p.factor][..., p.row, p.col], dims=dims)
+        data["Scale"] = post["sigma"] ** 2
+        return xr.Dataset(data, coords={"chain": post.chain, "draw": post.draw})
+
+    def diagnostics(self) -> dict[str, float]:
+        """Divergences, max R-hat and min bulk ESS over the reported parameters."""
+        s = az.summary(self.draws_table(), kind="diagnostics")
+        return {
+            "divergences": int(self.idata.sample_stats["diverging"].sum()),
+            "max_rhat": float(s["r_hat"].max()),
+            "min_ess_bulk": float(s["ess_bulk"].min()),
+        }
+
+    def summary(self, hdi_prob: float = 0.94, reml: bool = True) -> Summary:
+        """Posterior mean/SD/HDI, R-hat and bulk ESS beside the REML estimates."""
+        s = az.summary(self.draws_table(), hdi_prob=hdi_prob, round_to="none")
+        lo, hi = [c for c in s.columns if c.startswith("hdi_")]
+        table = pd.DataFrame({
+            "Mean": s["mean"], "SD": s["sd"], lo: s[lo], hi: s[hi],
+            "R-hat": s["r_hat"], "ESS bulk": s["ess_bulk"].round().astype("Int64"),
+        })
+        if reml and self.reml is not None:
+            point = self.reml.summary().table
+            table["REML Coef."] = point["Coef."].reindex(table.index)
+            table.loc["Scale", "REML Coef."] = self.reml.scale
+            table["REML Std.Err."] = point["Std.Err."].reindex(table.index)
+        diag = self.diagnostics()
+        post = self.posterior
+        method = f"NUTS {post.sizes['chain']}x{post.sizes['draw']} ({self.build})"
+        llf = f"{self.reml.llf:.4f} (REML)" if self.reml is not None else ""
+        ok = diag["max_rhat"] <= 1.01 and diag["divergences"] == 0
+        header = _base_header(self.design, method, self.scale, llf, "Yes" if ok else "No")
+        notes = [
+            f"Divergences: {diag['divergences']}; max R-hat: {diag['max_rhat']:.3f}; "
+            f"min ESS bulk: {diag['min_ess_bulk']:.0f}."
+        ]
+        if self.reml is not None and self.reml.singular:
+            notes.append("REML fit is singular (a variance at zero); the posterior is not.")
+        if diag["max_rhat"] > 1.01 or diag["min_ess_bulk"] < 400 or diag["divergences"] > 0:
+            notes.append("Warning: sampling diagnostics fail the usual thresholds "
+                         "(R-hat > 1.01, ESS < 400 or divergences > 0).")
+        return Summary(_TITLE, header, table, notes, digits=3)
