@@ -94,6 +94,12 @@ def _minimise(fun: object, x0: np.ndarray, bounds: list) -> np.ndarray:
     return pol.x if pol.fun <= res.fun else res.x
 
 
+def _snap_to_boundary(fun: object, theta: np.ndarray, on_diagonal: np.ndarray) -> np.ndarray:
+    """Set diagonal θ below 1e-6 to exactly 0 when that does not worsen the criterion."""
+    snapped = np.where(on_diagonal & (theta < 1e-6), 0.0, theta)
+    return snapped if fun(snapped) <= fun(theta) + 1e-10 else theta
+
+
 def _fe_covariance(prof: Profile, scale: float) -> np.ndarray:
     """Conditional covariance of β̂: σ² A⁻¹ (lme4's ``vcov``)."""
     return scale * np.linalg.inv(prof.A)
@@ -125,6 +131,8 @@ def fit_point(stats: SuffStats, method: Method = "reml") -> PointFit:
     values = np.array([fun(c) for c in candidates])
     theta = candidates[int(np.argmin(values))]
     theta = np.where(tmap.on_diagonal, np.maximum(theta, lower), theta)
+    if method != "map":
+        theta = _snap_to_boundary(fun, theta, tmap.on_diagonal)
     grad = projected_gradient(fun, theta, tmap.on_diagonal & (method != "map"))
     best = float(values.min())
     converged = bool(np.isfinite(best) and np.all(np.abs(grad) < _GRAD_TOL))
