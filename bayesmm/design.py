@@ -204,7 +204,10 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
     mats: list[np.ndarray] = []
     names: list[str] = []
     for term in terms:
-        _, Z, znames = _matrix(term.expr, data, "re_formula")
+        if term.expr.strip() == "0":  # variance components only
+            Z, znames = np.empty((len(data), 0)), ()
+        else:
+            _, Z, znames = _matrix(term.expr, data, "re_formula")
         start = len(names)
         cols = tuple(range(start, start + len(znames)))
         if term.correlated and len(cols) > 1:

@@ -210,10 +210,14 @@ def parse_lme4(formula: str) -> tuple[str, str, list[RETerm]]:
     return lhs, f"{lhs} ~ {fixed_rhs}", terms
 
 
-def _clean_re_formula(re_formula: str | None) -> str:
-    """Strip the leading ``~`` of a statsmodels ``re_formula``."""
+def _clean_re_formula(re_formula: str | None, has_vc: bool) -> str:
+    """Strip the leading ``~`` of a statsmodels ``re_formula``.
+
+    As in statsmodels, an omitted ``re_formula`` means a random intercept, unless variance
+    components are given: then there is none (``"0"``).
+    """
     if re_formula is None:
-        return "1"
+        return "0" if has_vc else "1"
     if not isinstance(re_formula, str):
         raise FormulaError(
             f"re_formula: expected a string like '~Time'; received {describe(re_formula)}."
@@ -290,7 +294,7 @@ def spec_from_formula(
                 )
         terms = [
             RETerm(
-                expr=_clean_re_formula(re_formula),
+                expr=_clean_re_formula(re_formula, bool(vcs)),
                 factor=groups,
                 correlated=cov_re == "full",
                 label=group_label or groups,

@@ -34,7 +34,8 @@ def test_unused_missing_column_drops_nothing(data):
 
 
 def test_vc_design_pads_columns_per_group(data):
-    d = _design("strength ~ 1", data("Pastes"), groups="batch", vc_formula={"cask": "0 + C(cask)"})
+    d = _design("strength ~ 1", data("Pastes"), groups="batch", re_formula="~1",
+                vc_formula={"cask": "0 + C(cask)"})
     (f,) = d.factors
     assert f.znames == ("Intercept", "cask[C(cask)[a]]", "cask[C(cask)[b]]", "cask[C(cask)[c]]")
     assert [b.kind for b in f.blocks] == ["diag", "vc"]

@@ -27,6 +27,10 @@ def test_statsmodels_spelling_with_vc_and_diagonal():
                              vc_formula={"cask": "0 + C(cask)"}, cov_re="diagonal")
     (term,) = spec.re_terms
     assert term == RETerm("1", "batch", False, "batch", (VCTerm("cask", "0 + C(cask)"),))
+    # statsmodels: variance components without re_formula carry no random intercept
+    (term,) = spec_from_formula("strength ~ 1", groups="batch", vc_formula={"c": "0 + C(cask)"}
+                                ).re_terms
+    assert term.expr == "0"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,149 @@
+"""Front end: the three spellings, the seed examples, and recovery of known parameters."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from tests.conftest import NBA
+
+FAST = {"draws": 500, "tune": 500, "chains": 2, "random_seed": 7}
+
+
+def _within_2sd(res, expected):
+    post = res.idata.posterior["beta"]
+    mean, sd = post.mean(("chain", "draw")).values, post.std(("chain", "draw")).values
+    assert np.all(np.abs(mean - np.asarray(expected)) <= 2 * sd), (mean, expected, sd)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "cov_re"),
+    [
+        ({}, "full"),  # seed 002 step 2: random intercept
+        ({"re_formula": "~Time"}, "full"),  # step 3: random intercept and slope
+        ({"re_formula": "~Time"}, "diagonal"),  # step 4: independent (statsmodels' free=)
+    ],
+)
+def test_seed_002_dietox_posterior_near_statsmodels_reml(data, kwargs, cov_re):
+    smf = pytest.importorskip("statsmodels.formula.api")
+    sm = pytest.importorskip("statsmodels.api")
+    frame = data("dietox")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        md = smf.mixedlm("Weight ~ Time", frame, groups=frame["Pig"], **kwargs)
+        if cov_re == "diagonal":
+            free = sm.regression.mixed_linear_model.MixedLMParams.from_components(
+                np.ones(2), np.eye(2))
+            ref = md.fit(free=free)
+        else:
+            ref = md.fit()
+    res = bmm.mixedlm("Weight ~ Time", frame, groups=frame["Pig"], cov_re=cov_re,
+                      **kwargs).fit(**FAST, reml=False)
+    _within_2sd(res, ref.fe_params.values)
+    assert res.build == "marginal"
+    assert "Group" in res.idata.posterior.data_vars  # array groups are called "Group"
+    if cov_re == "diagonal":
+        assert "Group_corr" not in res.idata.posterior.data_vars
+
+
+def test_seed_003_nba_formula_and_direct_api_give_identical_draws():
+    sm = pytest.importorskip("statsmodels.api")
+    a = bmm.MixedLM.from_formula("Points ~ Minutes", NBA, groups="Team").fit(**FAST, reml=False)
+    exog = sm.add_constant(NBA["Minutes"])
+    b = bmm.MixedLM(NBA["Points"], exog, NBA["Team"]).fit(**FAST, reml=False)
+    np.testing.assert_array_equal(a.idata.posterior["beta"].values, b.idata.posterior["beta"].values)
+    np.testing.assert_array_equal(a.idata.posterior["sigma"].values,
+                                  b.idata.posterior["sigma"].values)
+    assert list(b.fe_params.index) == ["const", "Minutes"]
+
+
+@pytest.mark.parametrize(
+    ("name", "formula", "lme4"),
+    [
+        # lme4 REML fits (Bates, lme4 book ch. 2): Pastes batch 1.657, sample (cask:batch)
+        # 8.434, residual 0.678; Penicillin plate 0.7169, sample 3.7311, residual 0.3024.
+        ("Pastes", "strength ~ 1 + (1 | batch/cask)",
+         {"batch": 1.657, "batch:cask": 8.434, "Scale": 0.678}),
+        ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)",
+         {"plate": 0.7169, "sample": 3.7311, "Scale": 0.3024}),
+    ],
+)
+def test_nested_and_crossed_variance_components_order_of_magnitude(data, name, formula, lme4):
+    res = bmm.mixedlm(formula, data(name)).fit(draws=500, tune=1000, chains=2, random_seed=3,
+                                               target_accept=0.95)
+    assert res.build == "latent"
+    draws = res.draws_table()
+    for key, value in lme4.items():
+        row = key if key == "Scale" else f"{key} Var"
+        median = float(draws[row].median())
+        assert 0.1 * value < median < 10 * value, (row, median, value)
+
+
+@pytest.mark.slow
+def test_parameter_recovery_on_simulated_growth_curves():
+    truth = {"Intercept": 15.0, "Time": 7.0, "Pig": 5.0, "Time_sd": 0.7, "sigma": 2.5}
+    frame = bmm.simulate_growth(n_pigs=60, seed=42)
+    res = bmm.mixedlm("Weight ~ Time + (Time | Pig)", frame).fit(
+        draws=1000, tune=1000, chains=2, random_seed=5, reml=False)
+    post = res.idata.posterior
+    checks = {
+        "Intercept": post["beta"].sel(coef="Intercept"),
+        "Time": post["beta"].sel(coef="Time"),
+        "Pig": post["Pig_sd"].sel(Pig_sd_dim="Intercept"),
+        "Time_sd": post["Pig_sd"].sel(Pig_sd_dim="Time"),
+        "sigma": post["sigma"],
+    }
+    # Five central 99.8% intervals: all contain the truth with probability ≥ 99% if calibrated.
+    for key, draws in checks.items():
+        lo, hi = np.quantile(draws.values, [0.001, 0.999])
+        assert lo < truth[key] < hi, (key, lo, hi)
+
+
+def test_fit_argument_errors():
+    model = bmm.mixedlm("Points ~ Minutes", NBA, groups="Team")
+    with pytest.raises(bmm.SpecificationError, match="draws: expected a positive integer"):
+        model.fit(draws=0)
+    with pytest.raises(bmm.SpecificationError, match="chains: expected a positive integer"):
+        model.fit(chains=-1)
+    with pytest.raises(bmm.SpecificationError, match="method: expected one of"):
+        model.fit(method="bfgs")
+    with pytest.raises(bmm.SpecificationError, match="sampler: expected one of"):
+        model.fit(sampler="stan")
+    with pytest.raises(bmm.SpecificationError, match="priors: unknown parameter 'slope'"):
+        model.fit(priors={"slope": bmm.Prior("Normal", mu=0, sigma=1)})
+    with pytest.raises(bmm.SpecificationError, match="priors\\['sigma'\\]: expected bmm.Prior"):
+        bmm.mixedlm("Points ~ Minutes", NBA, groups="Team", priors={"sigma": 3})
+
+
+def test_groups_array_must_match_rows():
+    with pytest.raises(bmm.DataError, match="groups: expected a column name or an array of 10"):
+        bmm.mixedlm("Points ~ Minutes", NBA, groups=np.array(["a", "b"]))
+
+
+def test_priors_are_scaled_to_the_data():
+    model = bmm.mixedlm("Points ~ Minutes", NBA, groups="Team")
+    priors = model.priors
+    sy = NBA["Points"].std(ddof=0)
+    assert priors["sigma"] == bmm.Prior("HalfNormal", sigma=sy)
+    assert priors["Minutes"].params["sigma"] == pytest.approx(2.5 * sy / NBA["Minutes"].std(ddof=0))
+    assert priors["Intercept"].params["mu"] == pytest.approx(NBA["Points"].mean())
+    assert set(priors) == {"Intercept", "Minutes", "sigma", "sd(Intercept|Team)"}
+
+
+def test_prior_override_changes_the_posterior():
+    model = bmm.mixedlm("Points ~ Minutes", NBA, groups="Team")
+    tight = model.fit(**FAST, reml=False,
+                      priors={"Minutes": bmm.Prior("Normal", mu=5.0, sigma=0.01)})
+    assert float(tight.idata.posterior["beta"].sel(coef="Minutes").mean()) == pytest.approx(
+        5.0, abs=0.01)
+
+
+def test_latent_effects_have_statsmodels_layout(data):
+    res = bmm.mixedlm("Points ~ Minutes", NBA, groups="Team").fit(**FAST)
+    re = res.random_effects
+    assert set(re) == {"TeamG", "TeamR"}
+    assert list(re["TeamG"].index) == ["Team"]
+    assert isinstance(res.cov_re, pd.DataFrame) and res.cov_re.shape == (1, 1)
+    assert res.reml is not None and res.reml.converged
