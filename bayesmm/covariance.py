@@ -52,7 +52,10 @@ class ThetaMap:
         return [(0.0, None) if d else (None, None) for d in self.on_diagonal]
 
 
-def _factor_entries(factor: FactorDesign) -> tuple[list[tuple[int, int, int]], list[bool], list[str]]:
+Entry = tuple[int, int, int]
+
+
+def _factor_entries(factor: FactorDesign) -> tuple[list[Entry], list[bool], list[str]]:
     """(row, col, θ index) entries, diagonal flags and names for one factor."""
     entries: list[tuple[int, int, int]] = []
     diag: list[bool] = []
@@ -97,7 +100,8 @@ def joint_theta_map(factors: tuple[FactorDesign, ...]) -> ThetaMap:
         base = offset + factor.q * np.arange(factor.n_levels)[:, None]  # (G, 1)
         rows.append((base + arr[:, 0]).ravel())
         cols.append((base + arr[:, 1]).ravel())
-        index.append(np.broadcast_to(arr[:, 2] + len(diag), base.shape[:1] + arr[:, 2].shape).ravel())
+        shape = (factor.n_levels, arr.shape[0])
+        index.append(np.broadcast_to(arr[:, 2] + len(diag), shape).ravel())
         diag.extend(fdiag)
         names.extend(fnames)
         offset += factor.q * factor.n_levels

@@ -53,7 +53,7 @@ def load_dataset(name: str, data_home: str | os.PathLike | None = None) -> pd.Da
 def simulate_growth(
     n_pigs: int = 48, n_weeks: int = 12, seed: int = 0
 ) -> pd.DataFrame:
-    """Simulated growth curves shaped like ``dietox``: ``Weight ~ Time + (Time | Pig)``.
+    """Simulate growth curves shaped like ``dietox``: ``Weight ~ Time + (Time | Pig)``.
 
     True values: intercept 15, slope 7, SD(intercept) 5, SD(slope) 0.7, corr 0.2, σ 2.5.
 

@@ -258,7 +258,8 @@ def _check_rank(X: np.ndarray, xnames: tuple[str, ...]) -> None:
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
         q, r = np.linalg.qr(X)
-        weak = [n for n, d in zip(xnames, np.abs(np.diag(r))) if d < 1e-8 * np.abs(r).max()]
+        diag = np.abs(np.diag(r))
+        weak = [n for n, d in zip(xnames, diag, strict=True) if d < 1e-8 * diag.max()]
         raise DataError(
             f"formula: the fixed-effects design has rank {rank} < {X.shape[1]} columns; "
             f"columns {weak or list(xnames)} are constant or collinear with others. "
@@ -318,7 +319,7 @@ def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
 
 
 def _as_2d(values: object, argument: str, prefix: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A 1-D/2-D array or DataFrame as a float matrix with column names."""
+    """Convert a 1-D/2-D array or DataFrame to a float matrix with column names."""
     if isinstance(values, pd.Series):
         values = values.to_frame()
     if isinstance(values, pd.DataFrame):
@@ -332,7 +333,9 @@ def _as_2d(values: object, argument: str, prefix: str) -> tuple[np.ndarray, tupl
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        raise DataError(f"{argument}: expected numeric values; received {describe(values)}.") from None
+        raise DataError(
+            f"{argument}: expected numeric values; received {describe(values)}."
+        ) from None
     if arr.ndim != 2:
         raise DataError(f"{argument}: expected a 1-D or 2-D array; received shape {arr.shape}.")
     return arr, names
@@ -356,7 +359,9 @@ def design_from_arrays(
     X, xnames = _as_2d(exog, "exog", "x")
     Z, znames = (np.ones((X.shape[0], 1)), ("Intercept",)) if exog_re is None \
         else _as_2d(exog_re, "exog_re", "z")
-    g = pd.Series(np.asarray(groups).ravel() if not isinstance(groups, pd.Series) else groups.to_numpy())
+    g = pd.Series(
+        groups.to_numpy() if isinstance(groups, pd.Series) else np.asarray(groups).ravel()
+    )
     n = y.shape[0]
     for arg, rows in (("exog", X.shape[0]), ("groups", len(g)), ("exog_re", Z.shape[0])):
         if rows != n:

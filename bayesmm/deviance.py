@@ -75,7 +75,7 @@ def profile(theta: np.ndarray, stats: SuffStats) -> Profile:
 
 
 def n_penalised(stats: SuffStats) -> int:
-    """Number of SD parameters carrying the MAP penalty (diagonal θ)."""
+    """Count the SD parameters carrying the MAP penalty (diagonal θ)."""
     return int(stats.tmap.on_diagonal.sum())
 
 

@@ -22,7 +22,7 @@ class CovParam:
 
 
 def re_names(factor: FactorDesign, prefix: bool) -> list[str]:
-    """statsmodels' ``exog_re_names``: "Intercept" replaced by the group label."""
+    """Statsmodels' ``exog_re_names``: "Intercept" replaced by the group label."""
     names = []
     for z in factor.znames:
         if z == "Intercept":

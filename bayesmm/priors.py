@@ -10,8 +10,9 @@ Defaults (weakly informative, on the response scale):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pymc as pm

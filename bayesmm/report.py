@@ -1,4 +1,4 @@
-"""Text/HTML summary tables in the layout of statsmodels' "Mixed Linear Model Regression Results"."""
+"""Text/HTML summary tables in the layout of statsmodels' MixedLM results."""
 
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ def format_header(pairs: list[tuple[str, str]]) -> list[str]:
     cells = [f"{k}:" for k, _ in pairs]
     kw = max(len(c) for c in cells)
     vw = max(len(v) for _, v in pairs)
-    lines = [f"{c:<{kw}} {v:<{vw}}" for c, (_, v) in zip(cells, pairs)]
+    lines = [f"{c:<{kw}} {v:<{vw}}" for c, (_, v) in zip(cells, pairs, strict=True)]
     half = (len(lines) + 1) // 2
     left, right = lines[:half], lines[half:] + [""]
-    return [f"{a} {b}".rstrip() for a, b in zip(left, right)]
+    return [f"{a} {b}".rstrip() for a, b in zip(left, right, strict=False)]
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Summary:
         return [head, self.table]
 
     def to_frame(self) -> pd.DataFrame:
-        """The parameter table."""
+        """Return a copy of the parameter table."""
         return self.table.copy()
 
     def as_text(self) -> str:
@@ -65,10 +65,10 @@ class Summary:
         body = self.table.map(lambda v: _fmt(v, self.digits))
         name_w = max(len(str(i)) for i in body.index)
         widths = [max(len(str(c)), *(len(x) for x in body[c])) for c in body.columns]
-        cols = " ".join(f"{c:>{w}}" for c, w in zip(body.columns, widths))
+        cols = " ".join(f"{c:>{w}}" for c, w in zip(body.columns, widths, strict=True))
         rows = [
-            f"{str(i):<{name_w}} " + " ".join(f"{x:>{w}}" for x, w in zip(r, widths))
-            for i, r in zip(body.index, body.itertuples(index=False))
+            f"{str(i):<{name_w}} " + " ".join(f"{x:>{w}}" for x, w in zip(r, widths, strict=True))
+            for i, r in zip(body.index, body.itertuples(index=False), strict=True)
         ]
         head = format_header(self.header)
         width = max(len(cols) + name_w + 1, *(len(h) for h in head), len(self.title))

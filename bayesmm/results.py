@@ -31,7 +31,7 @@ def _group_sizes(design: Design) -> np.ndarray:
 
 def _base_header(design: Design, method: str, scale: float, llf: str, converged: str
                  ) -> list[tuple[str, str]]:
-    """statsmodels' header (left column first, then right)."""
+    """Statsmodels' header (left column first, then right)."""
     sizes = _group_sizes(design)
     left = [
         ("Model", "MixedLM"),
@@ -60,14 +60,14 @@ def _re_columns(design: Design) -> list[int]:
 
 
 def _effects_frames(design: Design, effects: list[np.ndarray]) -> dict:
-    """statsmodels' ``random_effects``: dict level → Series (one factor); else factor → frame."""
+    """Statsmodels' ``random_effects``: dict level → Series (one factor); else factor → frame."""
     if len(design.factors) == 1:
         f = design.factors[0]
         cols = re_names(f, False)
         return {lv: pd.Series(effects[0][g], index=cols) for g, lv in enumerate(f.levels)}
     return {
         f.label: pd.DataFrame(b, index=list(f.levels), columns=re_names(f, False))
-        for f, b in zip(design.factors, effects)
+        for f, b in zip(design.factors, effects, strict=True)
     }
 
 
@@ -190,7 +190,7 @@ class MixedLMPointResults(_Fitted):
         return _effects_frames(self.design, parts)
 
     def summary(self) -> Summary:
-        """statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval."""
+        """Statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval."""
         fe, se = self.fe_params, self.bse_fe
         z = fe / se
         table = pd.DataFrame({
@@ -270,7 +270,8 @@ class MixedLMResults(_Fitted):
     @property
     def random_effects(self) -> dict:
         """Posterior means of the random effects (statsmodels' layout)."""
-        means = [self.posterior[f.label].mean(("chain", "draw")).values for f in self.design.factors]
+        post = self.posterior
+        means = [post[f.label].mean(("chain", "draw")).values for f in self.design.factors]
         return _effects_frames(self.design, means)
 
     def draws_table(self) -> xr.Dataset:

@@ -10,9 +10,10 @@ Nothing here looks at data; :mod:`bayesmm.design` evaluates the spec against a D
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 from .errors import FormulaError, SpecificationError, describe
 

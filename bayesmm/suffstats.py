@@ -86,7 +86,8 @@ def joint_z(design: Design) -> sp.csr_matrix:
     for f in design.factors:
         cols = f.codes[:, None] * f.q + np.arange(f.q)  # (N, q)
         rows = np.repeat(np.arange(n), f.q)
-        parts.append(sp.csr_matrix((f.Z.ravel(), (rows, cols.ravel())), shape=(n, f.n_levels * f.q)))
+        shape = (n, f.n_levels * f.q)
+        parts.append(sp.csr_matrix((f.Z.ravel(), (rows, cols.ravel())), shape=shape))
     return sp.hstack(parts, format="csr")
 
 

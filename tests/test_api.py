@@ -53,7 +53,8 @@ def test_seed_003_nba_formula_and_direct_api_give_identical_draws():
     a = bmm.MixedLM.from_formula("Points ~ Minutes", NBA, groups="Team").fit(**FAST, reml=False)
     exog = sm.add_constant(NBA["Minutes"])
     b = bmm.MixedLM(NBA["Points"], exog, NBA["Team"]).fit(**FAST, reml=False)
-    np.testing.assert_array_equal(a.idata.posterior["beta"].values, b.idata.posterior["beta"].values)
+    np.testing.assert_array_equal(a.idata.posterior["beta"].values,
+                                  b.idata.posterior["beta"].values)
     np.testing.assert_array_equal(a.idata.posterior["sigma"].values,
                                   b.idata.posterior["sigma"].values)
     assert list(b.fe_params.index) == ["const", "Minutes"]

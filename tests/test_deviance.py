@@ -2,8 +2,8 @@ import numpy as np
 from scipy import stats as sps
 
 from bayesmm.covariance import lambda_from_theta
-from bayesmm.deviance import deviance, profile
 from bayesmm.design import make_design
+from bayesmm.deviance import deviance, profile
 from bayesmm.spec import spec_from_formula
 from bayesmm.suffstats import joint_z, suff_stats
 

@@ -1,0 +1,1 @@
+"""Inference: NUTS sampling and REML/ML/MAP optimisation."""

@@ -1,5 +1,7 @@
-"""Posterior quantities computed from draws: Ψ's Cholesky factor, exact conditional draws of
-the random effects (marginal build), and the pointwise log-likelihood.
+"""Posterior quantities computed from draws.
+
+Ψ's Cholesky factor, exact conditional draws of the random effects (marginal build), and the
+pointwise log-likelihood.
 """
 
 from __future__ import annotations

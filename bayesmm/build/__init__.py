@@ -1,0 +1,1 @@
+"""PyMC model builds: latent (general) and marginal (random effects integrated out)."""

@@ -1,0 +1,110 @@
+"""Parameters shared by the latent and marginal builds: β, σ and each factor's Cholesky of Ψ.
+
+Both builds call :func:`add_parameters` with the same priors, so they target the same
+posterior; they differ only in how the random effects enter the likelihood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..design import Design, FactorDesign
+from ..priors import Prior, corr_key, sd_key
+
+__all__ = ["Params", "add_parameters", "coords_of", "effect_dims", "sd_names"]
+
+
+@dataclass(frozen=True, eq=False)
+class Params:
+    """PyTensor variables of the model's parameters.
+
+    Attributes
+    ----------
+    beta : TensorVariable, shape (p,)
+    sigma : TensorVariable, scalar
+    chols : tuple of TensorVariable, each shape (q_f, q_f)
+        Lower Cholesky factor of every factor's random-effects covariance Ψ_f.
+    """
+
+    beta: pt.TensorVariable
+    sigma: pt.TensorVariable
+    chols: tuple[pt.TensorVariable, ...]
+
+
+def effect_dims(factor: FactorDesign) -> tuple[str, str]:
+    """Dimension names of a factor's random effects: (levels, columns)."""
+    return f"{factor.label}_level", f"{factor.label}_effect"
+
+
+def sd_names(factor: FactorDesign) -> list[str]:
+    """Names of a factor's SD parameters: one per column, one per variance component."""
+    names: list[str] = []
+    for block in factor.blocks:
+        names.extend([block.name] if block.kind == "vc" else [factor.znames[c] for c in block.cols])
+    return names
+
+
+def coords_of(design: Design) -> dict[str, list]:
+    """Coordinates of every dimension the builds use."""
+    coords: dict[str, list] = {"coef": list(design.xnames), "obs": list(range(design.n_obs))}
+    for f in design.factors:
+        lev, eff = effect_dims(f)
+        coords[lev] = [str(v) for v in f.levels]
+        coords[eff] = list(f.znames)
+        coords[f"{f.label}_sd_dim"] = sd_names(f)
+        for block in f.blocks:
+            if block.kind == "corr":
+                cols = [f.znames[c] for c in block.cols]
+                coords[f"{f.label}_corr_row"] = cols
+                coords[f"{f.label}_corr_col"] = cols
+    return coords
+
+
+def _factor_chol(factor: FactorDesign, priors: dict[str, Prior]) -> pt.TensorVariable:
+    """Cholesky factor (q, q) of Ψ for one factor, registering its SD/corr deterministics."""
+    q = factor.q
+    chol = pt.zeros((q, q))
+    sds = []
+    for b, block in enumerate(factor.blocks):
+        lo, hi = block.cols[0], block.cols[-1] + 1
+        if block.kind == "corr":
+            scales = [priors[sd_key(factor, factor.znames[c])] for c in block.cols]
+            if len({s.dist for s in scales}) != 1:
+                scales = [Prior("HalfNormal", sigma=s.params.get("sigma", 1.0)) for s in scales]
+            params = {k: np.array([s.params[k] for s in scales]) for k in scales[0].params}
+            sd_dist = getattr(pm, scales[0].dist).dist(**params, shape=hi - lo)
+            eta = priors[corr_key(factor)].params["eta"]
+            L, corr, stds = pm.LKJCholeskyCov(
+                f"_{factor.label}_chol{b}", n=hi - lo, eta=eta, sd_dist=sd_dist,
+                compute_corr=True, store_in_trace=False,
+            )
+            chol = pt.set_subtensor(chol[lo:hi, lo:hi], L)
+            sds.append(stds)
+            dims = (f"{factor.label}_corr_row", f"{factor.label}_corr_col")
+            pm.Deterministic(f"{factor.label}_corr", corr, dims=dims)
+            continue
+        key = sd_key(factor, block.name if block.kind == "vc" else factor.znames[lo])
+        sd = priors[key].create(f"_{factor.label}_sd{b}")
+        idx = np.arange(lo, hi)
+        chol = pt.set_subtensor(chol[idx, idx], sd)
+        sds.append(pt.atleast_1d(sd))
+    pm.Deterministic(f"{factor.label}_sd", pt.concatenate(sds), dims=f"{factor.label}_sd_dim")
+    return chol
+
+
+def add_parameters(design: Design, priors: dict[str, Prior]) -> Params:
+    """Register β, σ and every factor's covariance in the current PyMC model."""
+    fe = [priors[name] for name in design.xnames]
+    if len({(p.dist, tuple(p.params)) for p in fe}) == 1:
+        params = {k: np.array([p.params[k] for p in fe]) for k in fe[0].params}
+        beta = getattr(pm, fe[0].dist)("beta", **params, dims="coef")
+    else:
+        betas = [p.create(f"_beta{j}") for j, p in enumerate(fe)]
+        beta = pm.Deterministic("beta", pt.stack(betas), dims="coef")
+    sigma = priors["sigma"].create("sigma")
+    chols = tuple(_factor_chol(f, priors) for f in design.factors)
+    return Params(beta, sigma, chols)
