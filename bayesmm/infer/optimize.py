@@ -86,12 +86,17 @@ def projected_gradient(
 
 
 def _minimise(fun: object, x0: np.ndarray, bounds: list) -> np.ndarray:
-    """L-BFGS-B from ``x0`` followed by a bounded Powell polish."""
+    """L-BFGS-B from ``x0``."""
     res = optimize.minimize(fun, x0, method="L-BFGS-B", bounds=bounds,
                             options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
-    pol = optimize.minimize(fun, res.x, method="Powell", bounds=bounds,
+    return res.x
+
+
+def _polish(fun: object, x0: np.ndarray, bounds: list) -> np.ndarray:
+    """Bounded derivative-free (Powell) polish of the best start."""
+    pol = optimize.minimize(fun, x0, method="Powell", bounds=bounds,
                             options={"xtol": 1e-8, "ftol": 1e-13, "maxiter": 20000})
-    return pol.x if pol.fun <= res.fun else res.x
+    return pol.x if pol.fun <= fun(x0) else x0
 
 
 def _snap_to_boundary(fun: object, theta: np.ndarray, on_diagonal: np.ndarray) -> np.ndarray:
@@ -129,7 +134,8 @@ def fit_point(stats: SuffStats, method: Method = "reml") -> PointFit:
 
     candidates = [_minimise(fun, x0, bounds) for x0 in _starts(stats)]
     values = np.array([fun(c) for c in candidates])
-    theta = candidates[int(np.argmin(values))]
+    theta = _polish(fun, candidates[int(np.argmin(values))], bounds)
+    values = np.append(values, fun(theta))
     theta = np.where(tmap.on_diagonal, np.maximum(theta, lower), theta)
     if method != "map":
         theta = _snap_to_boundary(fun, theta, tmap.on_diagonal)
