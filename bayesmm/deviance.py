@@ -56,21 +56,22 @@ class Profile:
 def profile(theta: np.ndarray, stats: SuffStats) -> Profile:
     """Evaluate the profiled quantities at ``theta``."""
     lam = lambda_from_theta(theta, stats.tmap)  # (m, m)
-    m = lam.shape[0]
+    m, p = lam.shape[0], stats.p
     LZX = np.matmul(lam.T, stats.ZtX)  # (B, m, p)
-    LZy = np.einsum("ki,bk->bi", lam, stats.Zty)  # (B, m)
+    LZy = stats.Zty @ lam  # (B, m)   row b is (Λᵀ Z_bᵀy_b)ᵀ
     M = np.matmul(np.matmul(lam.T, stats.ZtZ), lam) + np.eye(m)  # (B, m, m)
     L = np.linalg.cholesky(M)  # (B, m, m)
-    RZX = np.linalg.solve(L, LZX)  # (B, m, p)   L⁻¹ΛᵀZᵀX
-    cu = np.linalg.solve(L, LZy[..., None])[..., 0]  # (B, m)
-    A = stats.XtX - np.einsum("bmi,bmj->ij", RZX, RZX)  # (p, p)
-    c = stats.Xty - np.einsum("bmi,bm->i", RZX, cu)  # (p,)
-    d = stats.yty - float(np.sum(cu * cu))
+    rhs = np.concatenate([LZX, LZy[..., None]], axis=2)  # (B, m, p + 1)
+    sol = np.linalg.solve(L, rhs).reshape(-1, p + 1)  # (B m, p + 1)   L⁻¹Λᵀ[ZᵀX | Zᵀy]
+    cross = sol.T @ sol  # (p + 1, p + 1)
+    A = stats.XtX - cross[:p, :p]  # (p, p)
+    c = stats.Xty - cross[:p, p]  # (p,)
+    d = stats.yty - float(cross[p, p])
     chol_A = np.linalg.cholesky(A)
     beta = np.linalg.solve(A, c)
     r2 = max(d - float(c @ beta), 1e-300)
-    logdet_M = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-    logdet_A = 2.0 * float(np.sum(np.log(np.diag(chol_A))))
+    logdet_M = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+    logdet_A = 2.0 * float(np.log(np.diag(chol_A)).sum())
     return Profile(lam, L, A, beta, r2, logdet_M, logdet_A)
 
 

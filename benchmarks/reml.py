@@ -64,7 +64,8 @@ def main(data_dir: Path) -> None:
                      "llf gain": res.llf - llf_s, "bayesmm conv": res.converged,
                      "statsmodels conv": conv_s})
     table = pd.DataFrame(rows).set_index("data")
-    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+    with pd.option_context("display.width", 250, "display.max_columns", 20,
+                           "display.float_format", "{:.4f}".format):
         print(table)
 
 

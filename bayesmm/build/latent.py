@@ -21,7 +21,7 @@ def build_latent(design: Design, priors: dict[str, Prior]) -> pm.Model:
     with pm.Model(coords=coords_of(design)) as model:
         params = add_parameters(design, priors)
         mu = pt.dot(design.X, params.beta)  # (N,)
-        for factor, chol in zip(design.factors, params.chols):
+        for factor, chol in zip(design.factors, params.chols, strict=True):
             dims = effect_dims(factor)
             z = pm.Normal(f"_{factor.label}_z", 0.0, 1.0, dims=dims)  # (G, q)
             b = pm.Deterministic(factor.label, pt.dot(z, chol.T), dims=dims)  # (G, q)

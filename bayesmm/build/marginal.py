@@ -23,7 +23,7 @@ __all__ = ["build_marginal", "marginal_applies"]
 
 
 def marginal_applies(design: Design) -> bool:
-    """The marginal build covers one grouping factor (with nested variance components)."""
+    """Tell whether the marginal build covers the design (one factor, nested VCs allowed)."""
     return len(design.factors) == 1
 
 

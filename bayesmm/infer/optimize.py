@@ -14,6 +14,7 @@ __all__ = ["PointFit", "fit_point", "SINGULAR_TOL"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of Λ
 _GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
+_POLISH_TOL = 1e-4  # polish until the gradient is well inside it
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,8 +89,23 @@ def projected_gradient(
 def _minimise(fun: object, x0: np.ndarray, bounds: list) -> np.ndarray:
     """L-BFGS-B from ``x0``."""
     res = optimize.minimize(fun, x0, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+                            options={"maxiter": 500, "ftol": 1e-11, "gtol": 1e-6})
     return res.x
+
+
+def _scalar_search(fun: object, lower: float) -> tuple[tuple[np.ndarray], np.ndarray]:
+    """One θ: a log-spaced grid over [0, 1e3] (a global multi-start), then bounded Brent.
+
+    Returns the grid's best point refined by Brent, and the grid values as the starts.
+    """
+    grid = np.concatenate([[lower], np.logspace(-3, 3, 13)])
+    values = np.array([fun(np.array([g])) for g in grid])
+    k = int(np.argmin(values))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+    res = optimize.minimize_scalar(lambda t: fun(np.array([t])), bounds=(lo, hi),
+                                   method="bounded", options={"xatol": 1e-10})
+    best = np.array([res.x]) if res.fun <= values[k] else grid[k : k + 1]
+    return (best,), values
 
 
 def _polish(fun: object, x0: np.ndarray, bounds: list) -> np.ndarray:
@@ -132,15 +148,23 @@ def fit_point(stats: SuffStats, method: Method = "reml") -> PointFit:
     def fun(theta: np.ndarray) -> float:
         return deviance(theta, stats, method)
 
-    candidates = [_minimise(fun, x0, bounds) for x0 in _starts(stats)]
-    values = np.array([fun(c) for c in candidates])
-    theta = _polish(fun, candidates[int(np.argmin(values))], bounds)
-    values = np.append(values, fun(theta))
+    if tmap.n_theta == 1:
+        (theta,), values = _scalar_search(fun, lower)
+        values = np.append(values, fun(theta))
+    else:
+        candidates = [_minimise(fun, x0, bounds) for x0 in _starts(stats)]
+        values = np.array([fun(c) for c in candidates])
+        theta = candidates[int(np.argmin(values))]
     theta = np.where(tmap.on_diagonal, np.maximum(theta, lower), theta)
+    check_bound = tmap.on_diagonal & (method != "map")
     if method != "map":
         theta = _snap_to_boundary(fun, theta, tmap.on_diagonal)
-    grad = projected_gradient(fun, theta, tmap.on_diagonal & (method != "map"))
-    best = float(values.min())
+    grad = projected_gradient(fun, theta, check_bound)
+    if not np.all(np.abs(grad) < _POLISH_TOL):  # derivative-free polish, then check again
+        theta = _polish(fun, theta, bounds)
+        values = np.append(values, fun(theta))
+        grad = projected_gradient(fun, theta, check_bound)
+    best = float(fun(theta))
     converged = bool(np.isfinite(best) and np.all(np.abs(grad) < _GRAD_TOL))
     prof = profile(theta, stats)
     scale = scale_hat(prof, stats, method)

@@ -3,10 +3,12 @@
 import arviz as az
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import stats as sps
 
 import bayesmm as bmm
 from bayesmm.build.marginal import build_marginal
+from bayesmm.infer.effects import factor_chol
 from bayesmm.suffstats import joint_z
 
 
@@ -34,9 +36,6 @@ def test_marginal_potential_equals_dense_mvn(data, name, formula, kwargs):
     point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in pm_model.initial_point().items()}
     pot, beta, sigma, sd, *corr = fn(point)
     q = d.factors[0].q
-    from bayesmm.infer.effects import factor_chol
-    import xarray as xr
-
     post = xr.Dataset({f"{label}_sd": (("chain", "draw", "s"), sd[None, None])})
     if has_corr:
         post[f"{label}_corr"] = (("chain", "draw", "r", "c"), corr[0][None, None])
