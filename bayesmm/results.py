@@ -14,10 +14,12 @@ from scipy import stats as sps
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
 from .infer.effects import factor_chol
+from .infer.information import cov_param_se
 from .infer.optimize import PointFit
 from .params import cov_params, re_names
 from .report import Summary
 from .spec import ModelSpec
+from .suffstats import SuffStats
 
 __all__ = ["MixedLMPointResults", "MixedLMResults"]
 
@@ -101,6 +103,7 @@ class MixedLMPointResults(_Fitted):
     """
 
     fit: PointFit
+    stats: SuffStats
 
     @cached_property
     def psis(self) -> list[np.ndarray]:
@@ -112,6 +115,18 @@ class MixedLMPointResults(_Fitted):
             out.append(self.fit.scale * lam @ lam.T)
             start += tmap.n_theta
         return out
+
+    @cached_property
+    def bse_cov(self) -> pd.Series:
+        """Standard errors of the reported covariance parameters and the scale.
+
+        From the inverse observed information of the (unprofiled) criterion in the
+        variance parameterisation; NaN at a singular fit.
+        """
+        cps = cov_params(self.design)
+        phi = np.array([self.psis[p.factor][p.row, p.col] for p in cps])
+        se = cov_param_se(self.stats, self.design, phi, self.fit.scale, self.fit.method)
+        return pd.Series(se, index=[p.name for p in cps] + ["Scale"])
 
     @property
     def method(self) -> str:
@@ -199,7 +214,8 @@ class MixedLMPointResults(_Fitted):
         })
         cps = cov_params(self.design)
         cov_rows = pd.DataFrame(
-            {"Coef.": [self.psis[p.factor][p.row, p.col] for p in cps]},
+            {"Coef.": [self.psis[p.factor][p.row, p.col] for p in cps],
+             "Std.Err.": self.bse_cov.iloc[:-1].to_numpy()},
             index=[p.name for p in cps],
         )
         table = pd.concat([table, cov_rows]).astype(float)
@@ -306,6 +322,7 @@ class MixedLMResults(_Fitted):
             table["REML Coef."] = point["Coef."].reindex(table.index)
             table.loc["Scale", "REML Coef."] = self.reml.scale
             table["REML Std.Err."] = point["Std.Err."].reindex(table.index)
+            table.loc["Scale", "REML Std.Err."] = self.reml.bse_cov["Scale"]
         diag = self.diagnostics()
         post = self.posterior
         method = f"NUTS {post.sizes['chain']}x{post.sizes['draw']} ({self.build})"

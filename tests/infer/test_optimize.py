@@ -129,3 +129,21 @@ def test_point_summary_layout(data):
     for token in ("Coef.", "Std.Err.", "P>|z|", "[0.025", "0.975]", "Subject Var",
                   "Subject x Days Cov", "Days Var", "Method:", "REML", "Converged:"):
         assert token in text
+
+
+def test_variance_standard_errors_match_balanced_anova_theory(data):
+    # Balanced one-way REML: with λ = σ² + nτ, Var(λ̂) = 2λ²/(G−1), Var(σ̂²) = 2σ⁴/(G(n−1))
+    # and τ̂ = (λ̂ − σ̂²)/n, so the information-based SEs have closed forms.
+    res = bmm.mixedlm("Yield ~ 1", data("Dyestuff"), groups="Batch").fit(method="reml")
+    G, n = 6, 5
+    s2, tau = res.scale, res.cov_re.iloc[0, 0]
+    lam = s2 + n * tau
+    se_s2 = np.sqrt(2 * s2**2 / (G * (n - 1)))
+    se_tau = np.sqrt(2 * lam**2 / (G - 1) + se_s2**2) / n
+    np.testing.assert_allclose(res.bse_cov.values, [se_tau, se_s2], rtol=2e-3)
+    assert res.summary().table.loc["Batch Var", "Std.Err."] == res.bse_cov["Batch Var"]
+
+
+def test_variance_standard_errors_undefined_at_singular_fit(data):
+    res = bmm.mixedlm("Yield ~ 1", data("Dyestuff2"), groups="Batch").fit(method="reml")
+    assert np.isnan(res.bse_cov["Batch Var"])
