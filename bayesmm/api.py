@@ -176,16 +176,16 @@ class MixedLM:
         if method not in _METHODS:
             raise SpecificationError(f"method: expected one of {_METHODS}; received {method!r}.")
         if method != "nuts":
-            return MixedLMPointResults(self.spec, self.design, fit_point(self.stats, method),
-                                       self.stats)
+            return MixedLMPointResults(self.spec, self.design, self.stats,
+                                       fit_point(self.stats, method))
         options = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
                               random_seed=random_seed, progressbar=progressbar,
                               sampler=sampler, target_accept=target_accept)
         resolved = resolve_priors(self.design, {**self._prior_overrides, **(priors or {})})
         idata, build = sample_nuts(self.design, resolved, self.stats, options, marginal)
-        point = MixedLMPointResults(self.spec, self.design, fit_point(self.stats, "reml"),
-                                    self.stats) if reml else None
-        return MixedLMResults(self.spec, self.design, idata, build, point)
+        point = MixedLMPointResults(self.spec, self.design, self.stats,
+                                    fit_point(self.stats, "reml")) if reml else None
+        return MixedLMResults(self.spec, self.design, self.stats, idata, build, point)
 
 
 def mixedlm(

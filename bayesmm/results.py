@@ -13,7 +13,8 @@ from scipy import stats as sps
 
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
-from .infer.effects import factor_chol
+from .errors import SpecificationError
+from .infer.effects import factor_chol, group_loglik
 from .infer.information import cov_param_se
 from .infer.optimize import PointFit
 from .params import cov_params, re_names
@@ -79,6 +80,7 @@ class _Fitted:
 
     spec: ModelSpec
     design: Design
+    stats: SuffStats
 
     @property
     def nobs(self) -> int:
@@ -103,7 +105,6 @@ class MixedLMPointResults(_Fitted):
     """
 
     fit: PointFit
-    stats: SuffStats
 
     @cached_property
     def psis(self) -> list[np.ndarray]:
@@ -299,6 +300,47 @@ class MixedLMResults(_Fitted):
             data[p.name] = xr.DataArray(self.psi_draws[p.factor][..., p.row, p.col], dims=dims)
         data["Scale"] = post["sigma"] ** 2
         return xr.Dataset(data, coords={"chain": post.chain, "draw": post.draw})
+
+    def group_log_likelihood(self) -> xr.DataArray:
+        """Marginal log-likelihood of each group's data per draw (random effects integrated out).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``(chain, draw, <label>_level)``.
+        """
+        if len(self.design.factors) != 1:
+            raise SpecificationError(
+                "kind: leave-one-group-out needs one grouping factor; this model has "
+                f"{len(self.design.factors)}. Use kind='obs'."
+            )
+        f = self.design.factors[0]
+        ll = group_loglik(self.design, self.stats, self.posterior)
+        post = self.posterior
+        dim = f"{f.label}_level"
+        return xr.DataArray(ll, dims=("chain", "draw", dim),
+                            coords={"chain": post.chain, "draw": post.draw,
+                                    dim: [str(v) for v in f.levels]})
+
+    def loo(self, kind: str = "obs", **kwargs: object) -> az.ELPDData:
+        """PSIS-LOO: leave one observation out (``"obs"``) or one group out (``"group"``).
+
+        Parameters
+        ----------
+        kind : {"obs", "group"}
+            ``"obs"`` uses the pointwise log-likelihood conditional on the drawn effects;
+            ``"group"`` the per-group marginal log-likelihood.
+        **kwargs
+            Passed to :func:`arviz.loo`.
+        """
+        if kind == "obs":
+            return az.loo(self.idata, **kwargs)
+        if kind != "group":
+            raise SpecificationError(f"kind: expected 'obs' or 'group'; received {kind!r}.")
+        ll = self.group_log_likelihood()
+        idata = az.InferenceData(posterior=self.posterior,
+                                 log_likelihood=xr.Dataset({self.design.response: ll}))
+        return az.loo(idata, **kwargs)
 
     def diagnostics(self) -> dict[str, float]:
         """Divergences, max R-hat and min bulk ESS over the reported parameters."""

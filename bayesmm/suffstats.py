@@ -35,6 +35,9 @@ class SuffStats:
     n_per_block : ndarray, shape (B,)
     tmap : ThetaMap
         Positions of θ in the ``m x m`` relative covariance factor.
+    XtX_b, Xty_b, yty_b : ndarray, optional
+        Per-block ``XᵀX`` (B, p, p), ``Xᵀy`` (B, p) and ``yᵀy`` (B,), for per-group
+        marginal log-likelihoods (one grouping factor only).
     """
 
     ZtZ: np.ndarray
@@ -46,6 +49,9 @@ class SuffStats:
     n_obs: int
     n_per_block: np.ndarray
     tmap: ThetaMap
+    XtX_b: np.ndarray | None = None
+    Xty_b: np.ndarray | None = None
+    yty_b: np.ndarray | None = None
 
     @property
     def p(self) -> int:
@@ -76,6 +82,9 @@ def group_stats(design: Design, factor: FactorDesign) -> SuffStats:
         n_obs=y.shape[0],
         n_per_block=np.bincount(codes, minlength=G),
         tmap=theta_map(factor),
+        XtX_b=_segment_cross(codes, G, X, X),  # (G, p, p)
+        Xty_b=_segment_cross(codes, G, X, y[:, None])[:, :, 0],  # (G, p)
+        yty_b=np.bincount(codes, weights=y * y, minlength=G),  # (G,)
     )
 
 

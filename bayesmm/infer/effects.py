@@ -12,7 +12,7 @@ import xarray as xr
 from ..design import Design, FactorDesign
 from ..suffstats import SuffStats
 
-__all__ = ["draw_effects", "factor_chol", "pointwise_loglik"]
+__all__ = ["draw_effects", "factor_chol", "group_loglik", "pointwise_loglik"]
 
 
 def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
@@ -40,6 +40,66 @@ def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
     return chol
 
 
+def _flat_draws(design: Design, posterior: xr.Dataset) -> tuple[np.ndarray, ...]:
+    """β (S, p), σ (S,) and Λ = chol(Ψ)/σ (S, q, q) of the single factor, draws flattened."""
+    beta = posterior["beta"].values
+    beta = beta.reshape(-1, beta.shape[-1])  # (S, p)
+    sigma = posterior["sigma"].values.reshape(-1)  # (S,)
+    lam = factor_chol(design.factors[0], posterior) / sigma[:, None, None]  # (S, q, q)
+    return beta, sigma, lam
+
+
+def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Cholesky factors L of M_g = I + ΛᵀZ_gᵀZ_gΛ and w = L⁻¹Λᵀ(Z_gᵀy_g − Z_gᵀX_gβ).
+
+    Parameters
+    ----------
+    stats : SuffStats
+    beta : ndarray, shape (s, p)
+    lam : ndarray, shape (s, q, q)
+
+    Returns
+    -------
+    tuple
+        L (s, G, q, q) and w (s, G, q).
+    """
+    lm = lam[:, None]  # (s, 1, q, q)
+    M = np.swapaxes(lm, -1, -2) @ stats.ZtZ[None] @ lm + np.eye(lam.shape[-1])  # (s, G, q, q)
+    L = np.linalg.cholesky(M)
+    u = stats.Zty[None] - np.einsum("gqp,sp->sgq", stats.ZtX, beta)  # (s, G, q)
+    v = np.einsum("sqk,sgq->sgk", lam, u)  # (s, G, q)   Λᵀu
+    return L, np.linalg.solve(L, v[..., None])[..., 0]
+
+
+def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk: int = 500
+                 ) -> np.ndarray:
+    """Marginal log-likelihood of every group's data (random effects integrated out).
+
+    ``−½[n_g log 2πσ² + log|M_g| + (r_gᵀr_g − v_gᵀM_g⁻¹v_g)/σ²]``; the sum over groups is the
+    marginal build's log-likelihood. Used for leave-one-group-out cross-validation.
+
+    Returns
+    -------
+    ndarray, shape (C, D, G)
+    """
+    C, D = posterior["sigma"].shape
+    beta, sigma, lam = _flat_draws(design, posterior)
+    G = stats.Zty.shape[0]
+    out = np.empty((C * D, G))
+    for s0 in range(0, C * D, chunk):
+        sl = slice(s0, s0 + chunk)
+        L, w = _whitened(stats, beta[sl], lam[sl])
+        b = beta[sl]
+        rtr = (stats.yty_b[None] - 2 * np.einsum("gp,sp->sg", stats.Xty_b, b)
+               + np.einsum("sp,gpk,sk->sg", b, stats.XtX_b, b))  # (s, G)
+        logdet = 2 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)  # (s, G)
+        s2 = sigma[sl, None] ** 2
+        out[sl] = -0.5 * (stats.n_per_block[None] * np.log(2 * np.pi * s2) + logdet
+                          + (rtr - (w**2).sum(-1)) / s2)
+    return out.reshape(C, D, G)
+
+
 def draw_effects(
     design: Design, stats: SuffStats, posterior: xr.Dataset, rng: np.random.Generator,
     chunk: int = 500,
@@ -52,25 +112,16 @@ def draw_effects(
     -------
     ndarray, shape (C, D, G, q)
     """
-    factor = design.factors[0]
-    beta = posterior["beta"].values
-    C, D = beta.shape[:2]
-    beta = beta.reshape(C * D, -1)  # (S, p)
-    sigma = posterior["sigma"].values.reshape(-1)  # (S,)
-    lam = factor_chol(factor, posterior) / sigma[:, None, None]  # (S, q, q)
+    C, D = posterior["sigma"].shape
+    beta, sigma, lam = _flat_draws(design, posterior)
     G, q = stats.Zty.shape
     out = np.empty((C * D, G, q))
-    eye = np.eye(q)
     for s0 in range(0, C * D, chunk):
         sl = slice(s0, s0 + chunk)
-        lm = lam[sl][:, None]  # (s, 1, q, q)
-        M = np.swapaxes(lm, -1, -2) @ stats.ZtZ[None] @ lm + eye  # (s, G, q, q)
-        L = np.linalg.cholesky(M)
-        u = stats.Zty[None] - np.einsum("gqp,sp->sgq", stats.ZtX, beta[sl])  # (s, G, q)
-        v = np.einsum("sqk,sgq->sgk", lam[sl], u)  # (s, G, q)  Λᵀu
-        w = np.linalg.solve(L, v[..., None])  # (s, G, q, 1)
+        L, w = _whitened(stats, beta[sl], lam[sl])
         eps = rng.standard_normal(w.shape)
-        x = np.linalg.solve(np.swapaxes(L, -1, -2), w + sigma[sl, None, None, None] * eps)
+        rhs = (w + sigma[sl, None, None] * eps)[..., None]  # (s, G, q, 1)
+        x = np.linalg.solve(np.swapaxes(L, -1, -2), rhs)
         out[sl] = np.einsum("sij,sgj->sgi", lam[sl], x[..., 0])  # (s, G, q)
     return out.reshape(C, D, G, q)
 

@@ -1,0 +1,81 @@
+"""Posterior post-processing: exact effect draws and log-likelihoods against direct formulas."""
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats as sps
+
+import bayesmm as bmm
+from bayesmm.infer.effects import draw_effects, group_loglik, pointwise_loglik
+
+
+@pytest.fixture(scope="module")
+def sleep(data):
+    return bmm.mixedlm("Reaction ~ Days + (Days | Subject)", data("sleepstudy"))
+
+
+def _posterior(S, beta, sigma, sd, corr, label="Subject"):
+    """A synthetic posterior with every draw equal (chain 1, draw S)."""
+    return xr.Dataset({
+        "beta": (("chain", "draw", "coef"), np.broadcast_to(beta, (1, S, beta.size))),
+        "sigma": (("chain", "draw"), np.full((1, S), sigma)),
+        f"{label}_sd": (("chain", "draw", "s"), np.broadcast_to(sd, (1, S, sd.size))),
+        f"{label}_corr": (("chain", "draw", "r", "c"), np.broadcast_to(corr, (1, S, 2, 2))),
+    })
+
+
+BETA, SIGMA, SD = np.array([250.0, 10.0]), 25.0, np.array([24.0, 6.0])
+CORR = np.array([[1.0, 0.1], [0.1, 1.0]])
+PSI = np.outer(SD, SD) * CORR
+
+
+def test_effect_draws_have_the_exact_conditional_distribution(sleep):
+    d, st = sleep.design, sleep.stats
+    S = 40000
+    b = draw_effects(d, st, _posterior(S, BETA, SIGMA, SD, CORR), np.random.default_rng(0))
+    f = d.factors[0]
+    for g in (0, 7):
+        rows = f.codes == g
+        Z, r = f.Z[rows], d.y[rows] - d.X[rows] @ BETA
+        C = np.linalg.inv(np.linalg.inv(PSI) + Z.T @ Z / SIGMA**2)
+        mean = C @ Z.T @ r / SIGMA**2
+        draws = b[0, :, g, :]  # (S, 2)
+        se = np.sqrt(np.diag(C) / S)
+        assert np.all(np.abs(draws.mean(0) - mean) < 4.5 * se)
+        np.testing.assert_allclose(np.cov(draws.T), C, rtol=0.05, atol=0.02 * np.abs(C).max())
+
+
+def test_group_loglik_equals_dense_marginal_per_group(sleep):
+    d, st = sleep.design, sleep.stats
+    ll = group_loglik(d, st, _posterior(2, BETA, SIGMA, SD, CORR))
+    f = d.factors[0]
+    for g in range(f.n_levels):
+        rows = f.codes == g
+        Z = f.Z[rows]
+        V = Z @ PSI @ Z.T + SIGMA**2 * np.eye(rows.sum())
+        expected = sps.multivariate_normal(d.X[rows] @ BETA, V).logpdf(d.y[rows])
+        np.testing.assert_allclose(ll[0, :, g], expected, rtol=1e-10)
+
+
+def test_pointwise_loglik_is_normal_logpdf(sleep):
+    d = sleep.design
+    post = _posterior(1, BETA, SIGMA, SD, CORR)
+    b = np.random.default_rng(1).normal(0, 5, (1, 1, 18, 2))
+    post["Subject"] = (("chain", "draw", "lev", "eff"), b)
+    ll = pointwise_loglik(d, post)
+    f = d.factors[0]
+    mu = d.X @ BETA + np.sum(f.Z * b[0, 0][f.codes], axis=1)
+    np.testing.assert_allclose(ll[0, 0], sps.norm(mu, SIGMA).logpdf(d.y), rtol=1e-12)
+
+
+def test_loo_by_observation_and_by_group(sleep):
+    res = sleep.fit(draws=300, tune=300, chains=2, random_seed=4, reml=False)
+    with warnings.catch_warnings():  # high Pareto k for whole-group deletion is expected
+        warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto", UserWarning)
+        obs, grp = res.loo("obs"), res.loo("group")
+    assert obs.n_data_points == 180 and grp.n_data_points == 18
+    assert np.isfinite(obs.elpd_loo) and np.isfinite(grp.elpd_loo)
+    with pytest.raises(bmm.SpecificationError, match="kind: expected 'obs' or 'group'"):
+        res.loo("cluster")
