@@ -24,3 +24,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def compare_estimates(res: MixedLMResults, hdi_prob: float = 0.94, cov_scale: str = "var"
+                      ) -> object:
+    """Put REML, ML, MAP and posterior summaries side by side.
+
+    See :meth:`MixedLMResults.compare_estimates`.
+    """
+    return res.compare_estimates(hdi_prob, cov_scale)

@@ -62,6 +62,9 @@ class FactorDesign:
         Column names of ``Z``.
     blocks : tuple of CovBlock
         Covariance structure of the columns.
+    z_terms : tuple
+        formulae matrices that rebuild ``Z``'s column groups for new data (empty for the
+        direct API).
     """
 
     name: str
@@ -71,6 +74,7 @@ class FactorDesign:
     Z: np.ndarray
     znames: tuple[str, ...]
     blocks: tuple[CovBlock, ...]
+    z_terms: tuple[Any, ...] = ()
 
     @property
     def n_levels(self) -> int:
@@ -169,8 +173,8 @@ def _matrix(formula: str, data: pd.DataFrame, argument: str) -> tuple[Any, np.nd
     return dm, np.asarray(common.design_matrix, dtype=float), names
 
 
-def _group_codes(data: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[Any, ...]]:
-    """Integer codes and sorted labels of a (possibly interacted) grouping factor."""
+def _group_labels(data: pd.DataFrame, factor: str) -> pd.Series:
+    """Labels of a grouping factor; ``"a:b"`` joins the columns' values as strings."""
     cols = factor.split(":")
     for col in cols:
         if col not in data.columns:
@@ -179,9 +183,13 @@ def _group_codes(data: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[Any
                 f"{list(data.columns)}."
             )
     if len(cols) == 1:
-        values = data[cols[0]]
-    else:
-        values = data[cols].astype(str).agg(":".join, axis=1)
+        return data[cols[0]]
+    return data[cols].astype(str).agg(":".join, axis=1)
+
+
+def _group_codes(data: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Integer codes and sorted labels of a (possibly interacted) grouping factor."""
+    values = _group_labels(data, factor)
     kinds = {type(v).__name__ for v in values.to_numpy()}
     if len(kinds) > 1:
         raise DataError(
@@ -201,13 +209,15 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
     """Columns and covariance blocks of every term sharing one grouping factor."""
     codes, levels = _group_codes(data, terms[0].factor)
     blocks: list[CovBlock] = []
+    z_terms: list[Any] = []
     mats: list[np.ndarray] = []
     names: list[str] = []
     for term in terms:
         if term.expr.strip() == "0":  # variance components only
             Z, znames = np.empty((len(data), 0)), ()
         else:
-            _, Z, znames = _matrix(term.expr, data, "re_formula")
+            dm, Z, znames = _matrix(term.expr, data, "re_formula")
+            z_terms.append(dm.common)
         start = len(names)
         cols = tuple(range(start, start + len(znames)))
         if term.correlated and len(cols) > 1:
@@ -217,7 +227,8 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
         mats.append(Z)
         names.extend(znames)
         for vc in term.vc:
-            _, Zvc, vnames = _matrix(vc.formula, data, f"vc_formula[{vc.name!r}]")
+            dm, Zvc, vnames = _matrix(vc.formula, data, f"vc_formula[{vc.name!r}]")
+            z_terms.append(dm.common)
             start = len(names)
             blocks.append(CovBlock("vc", tuple(range(start, start + len(vnames))), vc.name))
             mats.append(Zvc)
@@ -235,6 +246,7 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
         Z=np.column_stack(mats),
         znames=tuple(names),
         blocks=tuple(blocks),
+        z_terms=tuple(z_terms),
     )
 
 

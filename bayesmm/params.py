@@ -56,3 +56,49 @@ def cov_params(design: Design) -> list[CovParam]:
 def values(params: list[CovParam], psis: list[np.ndarray]) -> np.ndarray:
     """Pick every parameter out of per-factor Ψ arrays ``(..., q, q)``."""
     return np.stack([psis[p.factor][..., p.row, p.col] for p in params], axis=-1)
+
+
+def cov_values(
+    design: Design, psis: list[np.ndarray], scale: np.ndarray | float, kind: str = "var"
+) -> dict[str, np.ndarray]:
+    """Compute the reported covariance rows and residual row on the variance or SD scale.
+
+    Parameters
+    ----------
+    design : Design
+    psis : list of ndarray
+        Ψ of every factor, shape ``(..., q, q)`` (a point estimate or draws).
+    scale : float or ndarray
+        Residual variance σ² (same leading shape as ``psis``).
+    kind : {"var", "sd"}
+        ``"var"``: statsmodels' ``Var``/``Cov`` rows and ``Scale``; ``"sd"``: lme4/brms'
+        ``SD``/``Corr`` rows and ``Residual SD``.
+
+    Returns
+    -------
+    dict
+        Row name → values.
+    """
+    if kind not in ("var", "sd"):
+        from .errors import SpecificationError
+
+        raise SpecificationError(f"cov_scale: expected 'var' or 'sd'; received {kind!r}.")
+    out: dict[str, np.ndarray] = {}
+    for p in cov_params(design):
+        psi = psis[p.factor]
+        value = psi[..., p.row, p.col]
+        if kind == "sd":
+            stem = p.name.rsplit(" ", 1)[0]
+            if p.row == p.col:
+                out[f"{stem} SD"] = np.sqrt(value)
+                continue
+            denom = np.sqrt(psi[..., p.row, p.row] * psi[..., p.col, p.col])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"{stem} Corr"] = value / denom
+            continue
+        out[p.name] = value
+    if kind == "sd":
+        out["Residual SD"] = np.sqrt(scale)
+    else:
+        out["Scale"] = scale
+    return out

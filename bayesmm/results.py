@@ -11,13 +11,15 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as sps
 
+from . import plots
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
 from .errors import SpecificationError
 from .infer.effects import factor_chol, group_loglik
 from .infer.information import cov_param_se
-from .infer.optimize import PointFit
-from .params import cov_params, re_names
+from .infer.optimize import PointFit, fit_point
+from .params import cov_params, cov_values, re_names
+from .predict import NewDesign, new_design, predict_draws
 from .report import Summary
 from .spec import ModelSpec
 from .suffstats import SuffStats
@@ -205,20 +207,33 @@ class MixedLMPointResults(_Fitted):
             flat = flat[n:]
         return _effects_frames(self.design, parts)
 
-    def summary(self) -> Summary:
-        """Statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval."""
+    def cov_table(self, cov_scale: str = "var") -> pd.DataFrame:
+        """Covariance rows and the residual with standard errors (delta method for SDs)."""
+        values = cov_values(self.design, self.psis, self.scale, cov_scale)
+        se = self.bse_cov.to_numpy()
+        if cov_scale == "sd":
+            v = np.array([float(x) for x in values.values()])
+            is_sd = np.array([not k.endswith(" Corr") for k in values])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                se = np.where(is_sd, se / (2 * v), np.nan)
+        coef = np.array([float(v) for v in values.values()])
+        return pd.DataFrame({"Coef.": coef, "Std.Err.": se}, index=list(values))
+
+    def summary(self, cov_scale: str = "var") -> Summary:
+        """Statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval.
+
+        Parameters
+        ----------
+        cov_scale : {"var", "sd"}
+            Report variances/covariances (statsmodels) or SDs/correlations (lme4).
+        """
         fe, se = self.fe_params, self.bse_fe
         z = fe / se
         table = pd.DataFrame({
             "Coef.": fe, "Std.Err.": se, "z": z, "P>|z|": 2 * sps.norm.sf(np.abs(z)),
             "[0.025": fe - 1.959964 * se, "0.975]": fe + 1.959964 * se,
         })
-        cps = cov_params(self.design)
-        cov_rows = pd.DataFrame(
-            {"Coef.": [self.psis[p.factor][p.row, p.col] for p in cps],
-             "Std.Err.": self.bse_cov.iloc[:-1].to_numpy()},
-            index=[p.name for p in cps],
-        )
+        cov_rows = self.cov_table(cov_scale).iloc[:-1]
         table = pd.concat([table, cov_rows]).astype(float)
         notes = []
         if self.singular:
@@ -291,14 +306,19 @@ class MixedLMResults(_Fitted):
         means = [post[f.label].mean(("chain", "draw")).values for f in self.design.factors]
         return _effects_frames(self.design, means)
 
-    def draws_table(self) -> xr.Dataset:
-        """Draws of every reported row: fixed effects, covariance parameters, Scale."""
+    def draws_table(self, cov_scale: str = "var") -> xr.Dataset:
+        """Draws of every reported row: fixed effects, covariance parameters, residual.
+
+        Parameters
+        ----------
+        cov_scale : {"var", "sd"}
+            Variances/covariances (statsmodels) or SDs/correlations (lme4, brms).
+        """
         post = self.posterior
         data = {name: post["beta"].sel(coef=name).drop_vars("coef") for name in self.design.xnames}
         dims = ("chain", "draw")
-        for p in cov_params(self.design):
-            data[p.name] = xr.DataArray(self.psi_draws[p.factor][..., p.row, p.col], dims=dims)
-        data["Scale"] = post["sigma"] ** 2
+        rows = cov_values(self.design, self.psi_draws, (post["sigma"] ** 2).values, cov_scale)
+        data.update({k: xr.DataArray(v, dims=dims) for k, v in rows.items()})
         return xr.Dataset(data, coords={"chain": post.chain, "draw": post.draw})
 
     def group_log_likelihood(self) -> xr.DataArray:
@@ -342,29 +362,133 @@ class MixedLMResults(_Fitted):
                                  log_likelihood=xr.Dataset({self.design.response: ll}))
         return az.loo(idata, **kwargs)
 
+    def point(self, method: str = "reml") -> MixedLMPointResults:
+        """REML, ML or penalised-MAP fit of the same model (REML is cached from ``fit``)."""
+        if method == "reml" and self.reml is not None:
+            return self.reml
+        if method not in ("reml", "ml", "map"):
+            raise SpecificationError(
+                f"method: expected 'reml', 'ml' or 'map'; received {method!r}."
+            )
+        return MixedLMPointResults(self.spec, self.design, self.stats,
+                                   fit_point(self.stats, method))  # type: ignore[arg-type]
+
+    def compare_estimates(self, hdi_prob: float = 0.94, cov_scale: str = "var") -> pd.DataFrame:
+        """One row per reported parameter: REML, ML, MAP and the posterior mean, SD and HDI."""
+        post = self.summary(hdi_prob=hdi_prob, reml=False, cov_scale=cov_scale).table
+        lo, hi = [c for c in post.columns if c.startswith("hdi_")]
+        out = pd.DataFrame(index=post.index)
+        for method in ("reml", "ml", "map"):
+            point = self.point(method)
+            values = pd.concat([point.fe_params, point.cov_table(cov_scale)["Coef."]])
+            out[method.upper()] = values.reindex(out.index)
+        out["posterior mean"], out["posterior SD"] = post["Mean"], post["SD"]
+        out[lo], out[hi] = post[lo], post[hi]
+        return out.astype(float)
+
+    def predict(
+        self,
+        new_data: pd.DataFrame | None = None,
+        kind: str = "mean",
+        new_groups: str = "sample",
+        random_seed: int | None = None,
+    ) -> xr.DataArray:
+        """Posterior draws of predictions.
+
+        Parameters
+        ----------
+        new_data : pandas.DataFrame, optional
+            Rows to predict (the fitted rows when omitted).
+        kind : {"mean", "response"}
+            ``"mean"``: Xβ + Zb; ``"response"`` adds the residual noise.
+        new_groups : {"sample", "zero", "error"}
+            Unseen groups get an independent N(0, Ψ) draw each (``"sample"``), zero, or an
+            error naming them.
+        random_seed : int, optional
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``(chain, draw, obs)``.
+        """
+        post = self.posterior
+        if new_data is None:
+            f = self.design.factors
+            new = NewDesign(self.design.X, tuple(x.Z for x in f), tuple(x.codes for x in f),
+                            tuple(() for _ in f))
+        else:
+            new = new_design(self.design, new_data)
+        chols = [factor_chol(f, post) for f in self.design.factors]
+        rng = np.random.default_rng(random_seed)
+        draws = predict_draws(self.design, post, chols, new, kind, new_groups, rng)  # type: ignore[arg-type]
+        return xr.DataArray(draws, dims=("chain", "draw", "obs"),
+                            coords={"chain": post.chain, "draw": post.draw},
+                            name=self.design.response)
+
+    def posterior_predictive(self, random_seed: int | None = None) -> az.InferenceData:
+        """Add replicated responses to :attr:`idata` as ``posterior_predictive`` and return it."""
+        rep = self.predict(kind="response", random_seed=random_seed)
+        rep = rep.assign_coords(obs=np.arange(self.design.n_obs))
+        if "posterior_predictive" in self.idata.groups():
+            del self.idata.posterior_predictive
+        self.idata.add_groups(posterior_predictive=rep.to_dataset())
+        return self.idata
+
+    def plot_trace(self, **kwargs: object) -> np.ndarray:
+        """Trace plot of the parameters (returns the axes)."""
+        return plots.plot_trace(self, **kwargs)
+
+    def plot_forest(self, cov_scale: str = "var", **kwargs: object) -> np.ndarray:
+        """Forest plot of the reported rows (returns the axes)."""
+        return plots.plot_forest(self, cov_scale, **kwargs)
+
+    def plot_ppc(self, **kwargs: object) -> object:
+        """Posterior predictive check (returns the axes)."""
+        return plots.plot_ppc(self, **kwargs)
+
+    def plot_random_effects(self, factor: str | None = None, **kwargs: object) -> np.ndarray:
+        """Caterpillar plot of a factor's random effects (returns the axes)."""
+        return plots.plot_random_effects(self, factor, **kwargs)
+
+    def plot_compare(self, hdi_prob: float = 0.94, cov_scale: str = "var") -> np.ndarray:
+        """Posterior intervals with the REML, ML and MAP estimates marked (returns the axes)."""
+        return plots.plot_compare(self.compare_estimates(hdi_prob, cov_scale))
+
     def diagnostics(self) -> dict[str, float]:
         """Divergences, max R-hat and min bulk ESS over the reported parameters."""
-        s = az.summary(self.draws_table(), kind="diagnostics")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = az.summary(self.draws_table(), kind="diagnostics")
         return {
             "divergences": int(self.idata.sample_stats["diverging"].sum()),
             "max_rhat": float(s["r_hat"].max()),
             "min_ess_bulk": float(s["ess_bulk"].min()),
         }
 
-    def summary(self, hdi_prob: float = 0.94, reml: bool = True) -> Summary:
-        """Posterior mean/SD/HDI, R-hat and bulk ESS beside the REML estimates."""
-        s = az.summary(self.draws_table(), hdi_prob=hdi_prob, round_to="none")
+    def summary(self, hdi_prob: float = 0.94, reml: bool = True, cov_scale: str = "var"
+                ) -> Summary:
+        """Posterior mean/SD/HDI, R-hat and bulk ESS beside the REML estimates.
+
+        Parameters
+        ----------
+        hdi_prob : float
+            Probability of the highest-density interval.
+        reml : bool
+            Add the REML ``Coef.`` and ``Std.Err.`` columns.
+        cov_scale : {"var", "sd"}
+            Variances/covariances (statsmodels) or SDs/correlations (lme4, brms).
+        """
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = az.summary(self.draws_table(cov_scale), hdi_prob=hdi_prob, round_to="none")
         lo, hi = [c for c in s.columns if c.startswith("hdi_")]
         table = pd.DataFrame({
             "Mean": s["mean"], "SD": s["sd"], lo: s[lo], hi: s[hi],
             "R-hat": s["r_hat"], "ESS bulk": s["ess_bulk"].round().astype("Int64"),
         })
         if reml and self.reml is not None:
-            point = self.reml.summary().table
+            point = pd.concat([self.reml.summary().table.iloc[: len(self.design.xnames)],
+                               self.reml.cov_table(cov_scale)])
             table["REML Coef."] = point["Coef."].reindex(table.index)
-            table.loc["Scale", "REML Coef."] = self.reml.scale
             table["REML Std.Err."] = point["Std.Err."].reindex(table.index)
-            table.loc["Scale", "REML Std.Err."] = self.reml.bse_cov["Scale"]
         diag = self.diagnostics()
         post = self.posterior
         method = f"NUTS {post.sizes['chain']}x{post.sizes['draw']} ({self.build})"

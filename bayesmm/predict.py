@@ -1,0 +1,136 @@
+"""Predictions from posterior draws for seen and new groups, on the response scale.
+
+Known groups use their own drawn effects. Each new group gets its own independent draw from
+N(0, Ψ) in every posterior draw (``new_groups="sample"``), zero (``"zero"``, lme4's choice)
+or an error naming the unseen levels (``"error"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .design import Design, FactorDesign, _group_labels
+from .errors import DataError, SpecificationError
+
+__all__ = ["NewDesign", "new_design", "predict_draws"]
+
+NewGroups = Literal["sample", "zero", "error"]
+
+
+@dataclass(frozen=True, eq=False)
+class NewDesign:
+    """Design matrices of the rows to predict.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, p)
+    Z : tuple of ndarray, each (n, q_f)
+    codes : tuple of ndarray of int, each (n,)
+        Index of the row's group among the fitted levels, or ``G + k`` for the k-th
+        unseen level.
+    new_levels : tuple of tuple
+        Unseen levels of every factor.
+    """
+
+    X: np.ndarray
+    Z: tuple[np.ndarray, ...]
+    codes: tuple[np.ndarray, ...]
+    new_levels: tuple[tuple, ...]
+
+
+def _evaluate(terms: object, data: pd.DataFrame, argument: str) -> np.ndarray:
+    """Evaluate a stored formulae matrix on new data, translating its errors."""
+    try:
+        return np.asarray(terms.evaluate_new_data(data), dtype=float)  # type: ignore[attr-defined]
+    except KeyError as exc:
+        raise DataError(f"new_data: missing column {exc.args[0]!r} needed by {argument}.") \
+            from None
+    except ValueError as exc:
+        raise DataError(f"new_data: cannot build {argument} for the new rows: {exc}") from None
+
+
+def _factor_codes(factor: FactorDesign, data: pd.DataFrame) -> tuple[np.ndarray, tuple]:
+    """Codes of new rows against the fitted levels; unseen levels numbered after them."""
+    labels = _group_labels(data, factor.name).to_numpy()
+    index = {lv: i for i, lv in enumerate(factor.levels)}
+    unseen = tuple(dict.fromkeys(lv for lv in labels if lv not in index))
+    index.update({lv: factor.n_levels + k for k, lv in enumerate(unseen)})
+    return np.array([index[lv] for lv in labels], dtype=np.int64), unseen
+
+
+def new_design(design: Design, data: pd.DataFrame) -> NewDesign:
+    """Design matrices of ``data`` with the fitted model's terms, levels and contrasts."""
+    if design.fixed_terms is None:
+        raise SpecificationError(
+            "new_data: predictions for new rows need a model built from a formula "
+            "(bmm.mixedlm); the direct MixedLM(endog, exog, ...) API predicts in-sample only."
+        )
+    X = _evaluate(design.fixed_terms, data, "the fixed effects")
+    Zs, codes, unseen = [], [], []
+    for f in design.factors:
+        parts = [_evaluate(t, data, f"the random effects of {f.label!r}") for t in f.z_terms]
+        Zs.append(np.column_stack(parts) if parts else np.empty((len(data), 0)))
+        c, u = _factor_codes(f, data)
+        codes.append(c)
+        unseen.append(u)
+    return NewDesign(X, tuple(Zs), tuple(codes), tuple(unseen))
+
+
+def predict_draws(
+    design: Design,
+    posterior: xr.Dataset,
+    chols: list[np.ndarray],
+    new: NewDesign,
+    kind: str,
+    new_groups: NewGroups,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draws of the prediction for every row.
+
+    Parameters
+    ----------
+    design : Design
+    posterior : xarray.Dataset
+    chols : list of ndarray
+        Cholesky factor of every factor's Ψ per draw, (S, q, q).
+    new : NewDesign
+    kind : {"mean", "response"}
+    new_groups : {"sample", "zero", "error"}
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (C, D, n)
+    """
+    if kind not in ("mean", "response"):
+        raise SpecificationError(f"kind: expected 'mean' or 'response'; received {kind!r}.")
+    if new_groups not in ("sample", "zero", "error"):
+        raise SpecificationError(
+            f"new_groups: expected 'sample', 'zero' or 'error'; received {new_groups!r}."
+        )
+    beta = posterior["beta"].values  # (C, D, p)
+    C, D = beta.shape[:2]
+    mu = np.einsum("np,cdp->cdn", new.X, beta)  # (C, D, n)
+    for f, Z, codes, unseen, L in zip(design.factors, new.Z, new.codes, new.new_levels, chols,
+                                      strict=True):
+        if unseen and new_groups == "error":
+            raise DataError(
+                f"new_data: levels {list(unseen)} of {f.label!r} were not in the fitted data; "
+                "use new_groups='sample' (a fresh effect per group) or 'zero'."
+            )
+        b = posterior[f.label].values  # (C, D, G, q)
+        if unseen:
+            fresh = np.zeros((C, D, len(unseen), f.q))
+            if new_groups == "sample":
+                z = rng.standard_normal((C * D, len(unseen), f.q))
+                fresh = np.einsum("sij,skj->ski", L, z).reshape(C, D, len(unseen), f.q)
+            b = np.concatenate([b, fresh], axis=2)  # (C, D, G + U, q)
+        mu += np.einsum("nq,cdnq->cdn", Z, b[:, :, codes, :])
+    if kind == "response":
+        mu += posterior["sigma"].values[..., None] * rng.standard_normal(mu.shape)
+    return mu
