@@ -46,7 +46,8 @@ class NewDesign:
 def _evaluate(terms: object, data: pd.DataFrame, argument: str) -> np.ndarray:
     """Evaluate a stored formulae matrix on new data, translating its errors."""
     try:
-        return np.asarray(terms.evaluate_new_data(data), dtype=float)  # type: ignore[attr-defined]
+        matrix = terms.evaluate_new_data(data).design_matrix  # type: ignore[attr-defined]
+        return np.asarray(matrix, dtype=float)
     except KeyError as exc:
         raise DataError(f"new_data: missing column {exc.args[0]!r} needed by {argument}.") \
             from None

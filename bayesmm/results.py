@@ -457,7 +457,7 @@ class MixedLMResults(_Fitted):
     def diagnostics(self) -> dict[str, float]:
         """Divergences, max R-hat and min bulk ESS over the reported parameters."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            s = az.summary(self.draws_table(), kind="diagnostics")
+            s = az.summary(self.draws_table(), kind="diagnostics", round_to="none")
         return {
             "divergences": int(self.idata.sample_stats["diverging"].sum()),
             "max_rhat": float(s["r_hat"].max()),

@@ -7,9 +7,12 @@ Cholesky factorisation and triangular solve are unrolled. For m ≤ 2 this is th
 
 from __future__ import annotations
 
+import numpy as np
 import pytensor.tensor as pt
 
-__all__ = ["chol_logdet_quad"]
+from ..suffstats import SuffStats
+
+__all__ = ["forward_solve", "normal_equations", "unrolled_cholesky"]
 
 Entries = list[list[pt.TensorVariable]]
 
@@ -53,14 +56,27 @@ def forward_solve(L: Entries, v: list[pt.TensorVariable]) -> list[pt.TensorVaria
     return w
 
 
-def chol_logdet_quad(
-    M: pt.TensorVariable, v: pt.TensorVariable
-) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    """Σ_g log|M_g| and Σ_g v_gᵀ M_g⁻¹ v_g for M (G, m, m) and v (G, m) with static m."""
-    m = int(M.type.shape[-1])
-    entries = [[M[:, i, j] for j in range(m)] for i in range(m)]
-    L = unrolled_cholesky(entries)
-    w = forward_solve(L, [v[:, i] for i in range(m)])
-    logdet = 2.0 * sum(pt.sum(pt.log(L[i][i])) for i in range(m))
-    quad = sum(pt.sum(wi**2) for wi in w)
-    return logdet, quad
+def normal_equations(
+    stats: SuffStats, lam: pt.TensorVariable
+) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
+    """Σ_g log|M_g| and lme4's A (p, p), c (p,), d for a relative factor Λ (q, q).
+
+    ``R_g = L_g⁻¹Λᵀ[Z_gᵀX_g | Z_gᵀy_g]`` (q, p + 1) by an unrolled forward solve per group;
+    ``[A c; cᵀ d] = [XᵀX Xᵀy; yᵀX yᵀy] − Σ_g R_gᵀR_g``.
+    """
+    q = int(stats.ZtZ.shape[1])
+    p = int(stats.XtX.shape[0])
+    ZtZ = pt.as_tensor(stats.ZtZ)  # (G, q, q)
+    W = pt.tensordot(pt.tensordot(ZtZ, lam, axes=[[2], [0]]), lam, axes=[[1], [0]])
+    M = W.dimshuffle(0, 2, 1) + pt.as_tensor(np.eye(q))  # (G, q, q)   I + ΛᵀZᵀZΛ
+    L = unrolled_cholesky([[M[:, i, j] for j in range(q)] for i in range(q)])
+    rhs = np.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)
+    lrhs = pt.tensordot(pt.as_tensor(rhs), lam, axes=[[1], [0]])  # (G, p + 1, q)   Λᵀ·
+    Lcol = [[None if e is None else e[:, None] for e in row] for row in L]
+    R = forward_solve(Lcol, [lrhs[:, :, i] for i in range(q)])  # q × (G, p + 1)
+    cross = sum(pt.dot(r.T, r) for r in R)  # (p + 1, p + 1)
+    full = np.block([[stats.XtX, stats.Xty[:, None]],
+                     [stats.Xty[None, :], np.array([[stats.yty]])]])
+    S = full - cross
+    logdet = 2.0 * sum(pt.sum(pt.log(L[i][i])) for i in range(q))
+    return logdet, S[:p, :p], S[:p, p], S[p, p]

@@ -24,13 +24,14 @@ class Params:
 
     Attributes
     ----------
-    beta : TensorVariable, shape (p,)
+    beta : TensorVariable, shape (p,), or None
+        None when β is integrated out (marginal build with Normal priors).
     sigma : TensorVariable, scalar
     chols : tuple of TensorVariable, each shape (q_f, q_f)
         Lower Cholesky factor of every factor's random-effects covariance Ψ_f.
     """
 
-    beta: pt.TensorVariable
+    beta: pt.TensorVariable | None
     sigma: pt.TensorVariable
     chols: tuple[pt.TensorVariable, ...]
 
@@ -96,10 +97,13 @@ def _factor_chol(factor: FactorDesign, priors: dict[str, Prior]) -> pt.TensorVar
     return chol
 
 
-def add_parameters(design: Design, priors: dict[str, Prior]) -> Params:
-    """Register β, σ and every factor's covariance in the current PyMC model."""
+def add_parameters(design: Design, priors: dict[str, Prior], include_beta: bool = True
+                   ) -> Params:
+    """Register β (unless integrated out), σ and every factor's covariance."""
     fe = [priors[name] for name in design.xnames]
-    if len({(p.dist, tuple(p.params)) for p in fe}) == 1:
+    if not include_beta:
+        beta = None
+    elif len({(p.dist, tuple(p.params)) for p in fe}) == 1:
         params = {k: np.array([p.params[k] for p in fe]) for k in fe[0].params}
         beta = getattr(pm, fe[0].dist)("beta", **params, dims="coef")
     else:

@@ -1,10 +1,17 @@
-"""The marginal build: random effects integrated out on per-group sufficient statistics.
+"""The marginal build: random effects (and, under Normal priors, β) integrated out.
 
-With Ψ = σ²ΛΛᵀ, ``M_g = I + ΛᵀZ_gᵀZ_gΛ``, ``v_g = Λᵀ(Z_gᵀy_g − Z_gᵀX_gβ)``::
+With Ψ = σ²ΛΛᵀ and ``M_g = I + ΛᵀZ_gᵀZ_gΛ = L_gL_gᵀ``, the per-group solves
+``L_g⁻¹Λᵀ[Z_gᵀX_g | Z_gᵀy_g]`` give lme4's normal equations (see :mod:`bayesmm.deviance`)::
 
-    log p(y | β, σ, Λ) = −½ [N log 2πσ² + Σ_g log|M_g| + (rᵀr − Σ_g v_gᵀM_g⁻¹v_g)/σ²]
+    log p(y | β, σ, Λ) = −½ [N log 2πσ² + Σ_g log|M_g| + (d − 2βᵀc + βᵀAβ)/σ²]
 
-NUTS sees only β, σ and the covariance parameters; a gradient costs O(G q³), not O(N).
+When every fixed effect has a Normal(m₀, s₀) prior, β is integrated out as well: with
+``P = A/σ² + S₀⁻¹`` and ``h = c/σ² + S₀⁻¹m₀``::
+
+    log p(y | σ, Λ) = −½ [N log 2πσ² + Σ log|M_g| + d/σ² + m₀ᵀS₀⁻¹m₀ + log|S₀| + log|P| − hᵀP⁻¹h]
+
+NUTS then sees only σ and the covariance parameters; β and the random effects are drawn
+exactly afterwards. A gradient costs O(G q² p), not O(N).
 """
 
 from __future__ import annotations
@@ -12,14 +19,15 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pytensor.tensor.slinalg import cholesky, solve_triangular
 
 from ..design import Design
 from ..priors import Prior
 from ..suffstats import SuffStats
-from .batched import chol_logdet_quad
+from .batched import normal_equations
 from .common import add_parameters, coords_of
 
-__all__ = ["build_marginal", "marginal_applies"]
+__all__ = ["beta_is_conjugate", "build_marginal", "marginal_applies"]
 
 
 def marginal_applies(design: Design) -> bool:
@@ -27,21 +35,39 @@ def marginal_applies(design: Design) -> bool:
     return len(design.factors) == 1
 
 
+def beta_is_conjugate(design: Design, priors: dict[str, Prior]) -> bool:
+    """Every fixed effect has a Normal prior, so β can be integrated out."""
+    return all(priors[name].dist == "Normal" for name in design.xnames)
+
+
+def normal_prior_moments(design: Design, priors: dict[str, Prior]) -> tuple[np.ndarray, ...]:
+    """Prior means m₀ (p,) and SDs s₀ (p,) of β."""
+    m0 = np.array([priors[n].params["mu"] for n in design.xnames], dtype=float)
+    s0 = np.array([priors[n].params["sigma"] for n in design.xnames], dtype=float)
+    return m0, s0
+
+
 def build_marginal(design: Design, priors: dict[str, Prior], stats: SuffStats) -> pm.Model:
-    """PyMC model whose likelihood is the Gaussian marginal of ``y`` given β, σ, Ψ."""
+    """PyMC model whose likelihood is the Gaussian marginal of ``y``."""
+    conjugate = beta_is_conjugate(design, priors)
     with pm.Model(coords=coords_of(design)) as model:
-        params = add_parameters(design, priors)
-        beta, sigma = params.beta, params.sigma
+        params = add_parameters(design, priors, include_beta=not conjugate)
+        sigma = params.sigma
+        s2 = sigma**2
         lam = params.chols[0] / sigma  # (q, q) relative factor Λ
-        q = stats.ZtZ.shape[1]
-        ZtZ = pt.as_tensor(stats.ZtZ)  # (G, q, q)
-        W = pt.tensordot(pt.tensordot(ZtZ, lam, axes=[[2], [0]]), lam, axes=[[1], [0]])
-        M = W.dimshuffle(0, 2, 1) + pt.as_tensor(np.eye(q))  # (G, q, q)  I + ΛᵀZᵀZΛ
-        u = stats.Zty - pt.tensordot(stats.ZtX, beta, axes=[[2], [0]])  # (G, q)
-        v = pt.dot(u, lam)  # (G, q)   Λᵀu per group
-        logdet, quad = chol_logdet_quad(M, v)
-        rtr = stats.yty - 2.0 * pt.dot(beta, stats.Xty) + pt.dot(beta, pt.dot(stats.XtX, beta))
+        logdet, A, c, d = normal_equations(stats, lam)
         n = stats.n_obs
-        loglik = -0.5 * (n * pt.log(2 * np.pi * sigma**2) + logdet + (rtr - quad) / sigma**2)
+        if conjugate:
+            m0, s0 = normal_prior_moments(design, priors)
+            P = A / s2 + np.diag(1.0 / s0**2)  # (p, p)
+            h = c / s2 + m0 / s0**2  # (p,)
+            LP = cholesky(P)
+            z = solve_triangular(LP, h, lower=True)  # (p,)
+            quad = d / s2 + float(np.sum(m0**2 / s0**2)) + float(np.sum(np.log(s0**2)))
+            quad = quad + 2.0 * pt.sum(pt.log(pt.diag(LP))) - pt.dot(z, z)
+        else:
+            beta = params.beta
+            quad = (d - 2.0 * pt.dot(beta, c) + pt.dot(beta, pt.dot(A, beta))) / s2
+        loglik = -0.5 * (n * pt.log(2 * np.pi * s2) + logdet + quad)
         pm.Potential("marginal_loglik", loglik)
     return model

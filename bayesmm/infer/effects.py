@@ -12,7 +12,7 @@ import xarray as xr
 from ..design import Design, FactorDesign
 from ..suffstats import SuffStats
 
-__all__ = ["draw_effects", "factor_chol", "group_loglik", "pointwise_loglik"]
+__all__ = ["draw_beta", "draw_effects", "factor_chol", "group_loglik", "pointwise_loglik"]
 
 
 def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
@@ -38,6 +38,37 @@ def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
             chol[:, idx, idx] = sd[:, k : k + 1]
             k += 1
     return chol
+
+
+def draw_beta(
+    design: Design, stats: SuffStats, posterior: xr.Dataset, m0: np.ndarray, s0: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Exact draws of β | y, σ, Λ under independent Normal(m₀, s₀) priors.
+
+    ``β ~ N(P⁻¹h, P⁻¹)`` with ``P = A/σ² + S₀⁻¹``, ``h = c/σ² + S₀⁻¹m₀`` (lme4's A, c).
+
+    Returns
+    -------
+    ndarray, shape (C, D, p)
+    """
+    C, D = posterior["sigma"].shape
+    sigma = posterior["sigma"].values.reshape(-1)  # (S,)
+    lam = factor_chol(design.factors[0], posterior) / sigma[:, None, None]  # (S, q, q)
+    zero = np.zeros((sigma.size, stats.p))
+    L, w = _whitened(stats, zero, lam)  # w = L⁻¹ΛᵀZᵀy (S, G, q)
+    lzx = np.einsum("sqk,gqp->sgkp", lam, stats.ZtX)  # (S, G, q, p)   ΛᵀZᵀX
+    R = np.linalg.solve(L, lzx)  # (S, G, q, p)
+    A = stats.XtX - np.einsum("sgqi,sgqj->sij", R, R)  # (S, p, p)
+    c = stats.Xty - np.einsum("sgqi,sgq->si", R, w)  # (S, p)
+    s2 = sigma[:, None] ** 2
+    P = A / s2[..., None] + np.diag(1.0 / s0**2)  # (S, p, p)
+    h = c / s2 + m0 / s0**2  # (S, p)
+    LP = np.linalg.cholesky(P)
+    mean = np.linalg.solve(P, h[..., None])[..., 0]
+    eps = rng.standard_normal(mean.shape)
+    draws = mean + np.linalg.solve(np.swapaxes(LP, 1, 2), eps[..., None])[..., 0]
+    return draws.reshape(C, D, -1)
 
 
 def _flat_draws(design: Design, posterior: xr.Dataset) -> tuple[np.ndarray, ...]:

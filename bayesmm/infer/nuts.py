@@ -12,12 +12,17 @@ import xarray as xr
 
 from ..build.common import effect_dims
 from ..build.latent import build_latent
-from ..build.marginal import build_marginal, marginal_applies
+from ..build.marginal import (
+    beta_is_conjugate,
+    build_marginal,
+    marginal_applies,
+    normal_prior_moments,
+)
 from ..design import Design
 from ..errors import SpecificationError
 from ..priors import Prior
 from ..suffstats import SuffStats
-from .effects import draw_effects, pointwise_loglik
+from .effects import draw_beta, draw_effects, pointwise_loglik
 
 __all__ = ["NutsOptions", "sample_nuts"]
 
@@ -116,6 +121,13 @@ def sample_nuts(
     if use_marginal:
         factor = design.factors[0]
         rng = np.random.default_rng(options.random_seed)
+        post = idata.posterior
+        if beta_is_conjugate(design, priors):
+            m0, s0 = normal_prior_moments(design, priors)
+            beta = draw_beta(design, stats, post, m0, s0, rng)
+            post = post.assign(beta=xr.DataArray(
+                beta, dims=("chain", "draw", "coef"), coords={"coef": list(design.xnames)}))
+            idata.posterior = post
         b = draw_effects(design, stats, idata.posterior, rng)
         post = idata.posterior
         dims = ("chain", "draw", *effect_dims(factor))

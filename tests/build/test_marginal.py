@@ -12,6 +12,7 @@ from bayesmm.infer.effects import factor_chol
 from bayesmm.suffstats import joint_z
 
 
+@pytest.mark.parametrize("conjugate", [True, False], ids=["beta-integrated", "beta-sampled"])
 @pytest.mark.parametrize(
     ("name", "formula", "kwargs"),
     [
@@ -21,12 +22,18 @@ from bayesmm.suffstats import joint_z
         ("Orthodont", "distance ~ age + (age || Subject)", {}),
     ],
 )
-def test_marginal_potential_equals_dense_mvn(data, name, formula, kwargs):
+def test_marginal_potential_equals_dense_mvn(data, name, formula, kwargs, conjugate):
     model = bmm.mixedlm(formula, data(name), **kwargs)
     d = model.design
-    pm_model = build_marginal(d, model.priors, model.stats)
+    priors = model.priors
+    if not conjugate:  # a Student-t intercept prior keeps β in the sampler
+        priors["Intercept"] = bmm.Prior("StudentT", nu=3.0, mu=0.0, sigma=100.0)
+    pm_model = build_marginal(d, priors, model.stats)
     label = d.factors[0].label
-    outs = [pm_model.potentials[0], pm_model["beta"], pm_model["sigma"], pm_model[f"{label}_sd"]]
+    assert ("beta" in pm_model.named_vars) is not conjugate
+    outs = [pm_model.potentials[0], pm_model["sigma"], pm_model[f"{label}_sd"]]
+    if not conjugate:
+        outs.append(pm_model["beta"])
     has_corr = f"{label}_corr" in pm_model.named_vars
     if has_corr:
         outs.append(pm_model[f"{label}_corr"])
@@ -34,18 +41,20 @@ def test_marginal_potential_equals_dense_mvn(data, name, formula, kwargs):
     fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, point_fn=True)
     rng = np.random.default_rng(1)
     point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in pm_model.initial_point().items()}
-    pot, beta, sigma, sd, *corr = fn(point)
-    q = d.factors[0].q
+    pot, sigma, sd, *rest = fn(point)
     post = xr.Dataset({f"{label}_sd": (("chain", "draw", "s"), sd[None, None])})
     if has_corr:
-        post[f"{label}_corr"] = (("chain", "draw", "r", "c"), corr[0][None, None])
+        post[f"{label}_corr"] = (("chain", "draw", "r", "c"), rest[-1][None, None])
     L = factor_chol(d.factors[0], post)[0]  # (q, q)
     Z = joint_z(d).toarray()
     G = d.factors[0].n_levels
-    psi_big = np.kron(np.eye(G), L @ L.T)  # (G q, G q)
-    V = Z @ psi_big @ Z.T + sigma**2 * np.eye(d.n_obs)
-    expected = sps.multivariate_normal(d.X @ beta, V).logpdf(d.y)
-    assert q == L.shape[0]
+    V = Z @ np.kron(np.eye(G), L @ L.T) @ Z.T + sigma**2 * np.eye(d.n_obs)
+    if conjugate:  # β ~ N(m0, S0) integrated out: y ~ N(X m0, V + X S0 Xᵀ)
+        m0 = np.array([priors[n].params["mu"] for n in d.xnames])
+        s0 = np.array([priors[n].params["sigma"] for n in d.xnames])
+        expected = sps.multivariate_normal(d.X @ m0, V + d.X @ np.diag(s0**2) @ d.X.T).logpdf(d.y)
+    else:
+        expected = sps.multivariate_normal(d.X @ rest[0], V).logpdf(d.y)
     np.testing.assert_allclose(pot, expected, rtol=1e-9)
 
 

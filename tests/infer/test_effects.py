@@ -79,3 +79,23 @@ def test_loo_by_observation_and_by_group(sleep):
     assert np.isfinite(obs.elpd_loo) and np.isfinite(grp.elpd_loo)
     with pytest.raises(bmm.SpecificationError, match="kind: expected 'obs' or 'group'"):
         res.loo("cluster")
+
+
+def test_beta_draws_have_the_exact_conditional_distribution(sleep):
+    from bayesmm.infer.effects import draw_beta
+    from bayesmm.suffstats import joint_z
+
+    d, st = sleep.design, sleep.stats
+    m0, s0 = np.array([300.0, 0.0]), np.array([100.0, 50.0])
+    S = 40000
+    beta = draw_beta(d, st, _posterior(S, BETA, SIGMA, SD, CORR), m0, s0,
+                     np.random.default_rng(2))[0]  # (S, 2)
+    Z = joint_z(d).toarray()
+    V = Z @ np.kron(np.eye(18), PSI) @ Z.T + SIGMA**2 * np.eye(d.n_obs)
+    Vi = np.linalg.inv(V)
+    P = d.X.T @ Vi @ d.X + np.diag(1 / s0**2)
+    cov = np.linalg.inv(P)
+    mean = cov @ (d.X.T @ Vi @ d.y + m0 / s0**2)
+    se = np.sqrt(np.diag(cov) / S)
+    assert np.all(np.abs(beta.mean(0) - mean) < 4.5 * se)
+    np.testing.assert_allclose(np.cov(beta.T), cov, rtol=0.05, atol=0.02 * np.abs(cov).max())

@@ -146,3 +146,14 @@ def test_variance_standard_errors_match_balanced_anova_theory(data):
 def test_variance_standard_errors_undefined_at_singular_fit(data):
     res = bmm.mixedlm("Yield ~ 1", data("Dyestuff2"), groups="Batch").fit(method="reml")
     assert np.isnan(res.bse_cov["Batch Var"])
+
+
+def test_sd_correlation_scale_matches_lme4_printout(data):
+    # lme4's VarCorr print for sleepstudy: SD 24.741 and 5.922, Corr 0.066, Residual 25.592
+    res = bmm.mixedlm("Reaction ~ Days + (Days | Subject)", data("sleepstudy")).fit(method="reml")
+    table = res.summary(cov_scale="sd").table
+    assert list(table.index[2:]) == ["Subject SD", "Subject x Days Corr", "Days SD"]
+    np.testing.assert_allclose(table.loc[["Subject SD", "Subject x Days Corr", "Days SD"],
+                                         "Coef."], [24.741, 0.066, 5.922], atol=1e-3)
+    np.testing.assert_allclose(res.cov_table("sd").loc["Residual SD", "Coef."], 25.592,
+                               atol=5e-4)

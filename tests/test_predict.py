@@ -1,0 +1,86 @@
+"""Predictions: exact for seen groups, independent draws for new groups, calibrated intervals."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+
+FIT = {"draws": 1000, "tune": 500, "chains": 4, "random_seed": 21, "reml": False}
+
+
+@pytest.fixture(scope="module")
+def sleep_fit(data):
+    frame = data("sleepstudy")
+    train = frame[frame["Days"] <= 7]
+    res = bmm.mixedlm("Reaction ~ Days + (Days | Subject)", train).fit(**FIT)
+    return res, frame
+
+
+def test_seen_groups_equal_x_beta_plus_z_b_per_draw(sleep_fit):
+    res, frame = sleep_fit
+    new = frame[frame["Days"] >= 8]
+    pred = res.predict(new, kind="mean").values  # (C, D, n)
+    post = res.idata.posterior
+    beta = post["beta"].values
+    b = post["Subject"].values  # (C, D, G, 2)
+    levels = {str(v): i for i, v in enumerate(res.design.factors[0].levels)}
+    codes = np.array([levels[str(s)] for s in new["Subject"]])
+    days = new["Days"].to_numpy()
+    expected = (beta[..., 0, None] + beta[..., 1, None] * days
+                + b[:, :, codes, 0] + b[:, :, codes, 1] * days)
+    np.testing.assert_allclose(pred, expected, rtol=1e-12)
+
+
+def test_in_sample_mean_prediction_uses_fitted_design(sleep_fit):
+    res, _ = sleep_fit
+    pred = res.predict(kind="mean")
+    assert pred.dims == ("chain", "draw", "obs") and pred.shape[-1] == res.design.n_obs
+
+
+def test_held_out_days_covered_at_nominal_rate(sleep_fit):
+    res, frame = sleep_fit
+    new = frame[frame["Days"] >= 8]
+    draws = res.predict(new, kind="response", random_seed=1).values.reshape(-1, len(new))
+    lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
+    y = new["Reaction"].to_numpy()
+    covered = np.mean((y >= lo) & (y <= hi))
+    # 36 held-out points; a 90% interval covers 27..36 of them with probability > 0.99
+    # under Binomial(36, 0.9); extrapolation two days beyond the data is allowed a little slack
+    assert covered >= 27 / 36, covered
+
+
+def test_new_groups_are_independent_with_the_right_variance(sleep_fit):
+    res, _ = sleep_fit
+    new = pd.DataFrame({"Days": [3.0, 3.0], "Subject": ["new1", "new2"]})
+    pred = res.predict(new, kind="response", random_seed=5).values.reshape(-1, 2)
+    assert pred.shape[0] >= 4000
+    r = np.corrcoef(pred.T)[0, 1]
+    assert abs(r) < 0.05, r
+    # Var(prediction) = E[Var(z'b) + σ²] + Var(x'β) over the posterior
+    post = res.idata.posterior
+    psi = res.psi_draws[0].reshape(-1, 2, 2)
+    z = np.array([1.0, 3.0])
+    beta = post["beta"].values.reshape(-1, 2)
+    s2 = (post["sigma"].values ** 2).ravel()
+    expected = np.mean(np.einsum("i,sij,j->s", z, psi, z) + s2) + np.var(beta @ z)
+    assert pred[:, 0].var() == pytest.approx(expected, rel=0.1)
+
+
+def test_new_groups_zero_equals_fixed_effects_and_error_names_levels(sleep_fit):
+    res, _ = sleep_fit
+    new = pd.DataFrame({"Days": [1.0, 5.0], "Subject": ["newA", "newB"]})
+    zero = res.predict(new, new_groups="zero").values
+    beta = res.idata.posterior["beta"].values
+    np.testing.assert_allclose(zero, beta[..., :1] + beta[..., 1:] * np.array([1.0, 5.0]))
+    with pytest.raises(bmm.DataError, match=r"levels \['newA', 'newB'\] of 'Subject'"):
+        res.predict(new, new_groups="error")
+    with pytest.raises(bmm.SpecificationError, match="new_groups: expected"):
+        res.predict(new, new_groups="drop")
+
+
+def test_posterior_predictive_group_for_arviz(sleep_fit):
+    res, _ = sleep_fit
+    idata = res.posterior_predictive(random_seed=3)
+    assert "posterior_predictive" in idata.groups()
+    assert idata.posterior_predictive["Reaction"].shape[-1] == res.design.n_obs
