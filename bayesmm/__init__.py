@@ -5,6 +5,7 @@ from __future__ import annotations
 from .api import MixedLM, mixedlm
 from .datasets import load_dataset, simulate_growth
 from .errors import BayesMMError, DataError, FormulaError, NotFittedError, SpecificationError
+from .io import load
 from .priors import Prior
 from .results import MixedLMPointResults, MixedLMResults
 
@@ -18,6 +19,7 @@ __all__ = [
     "NotFittedError",
     "Prior",
     "SpecificationError",
+    "load",
     "load_dataset",
     "mixedlm",
     "simulate_growth",

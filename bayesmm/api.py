@@ -6,21 +6,56 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
+import arviz as az
 import numpy as np
 import pandas as pd
+import pymc as pm
 
+from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
 from .errors import DataError, SpecificationError, describe
 from .infer.nuts import NutsOptions, sample_nuts
 from .infer.optimize import fit_point
 from .priors import Prior, resolve_priors
 from .results import MixedLMPointResults, MixedLMResults
-from .spec import ModelSpec, RETerm, spec_from_formula
+from .spec import ModelSpec, Recipe, RETerm, spec_from_formula
 from .suffstats import SuffStats, suff_stats
 
 __all__ = ["MixedLM", "mixedlm"]
 
 _METHODS = ("nuts", "reml", "ml", "map")
+RE_PREFIX = "__re__"
+
+
+def _prior_json(priors: Mapping[str, object] | None) -> dict[str, list]:
+    """Prior overrides as JSON-serialisable ``{key: [dist, params]}``."""
+    out = {}
+    for key, value in (priors or {}).items():
+        prior = value if isinstance(value, Prior) else Prior(value[0], **value[1])  # type: ignore[index]
+        out[key] = [prior.dist, {k: float(v) for k, v in prior.params.items()}]
+    return out
+
+
+def _as_frame(values: Any, names: tuple[str, ...], prefix: str = "") -> pd.DataFrame:
+    """Array-like input as a DataFrame with the design's column names."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr.reshape(arr.shape[0], -1)
+    return pd.DataFrame(arr, columns=[prefix + n for n in names])
+
+
+def _array_recipe(endog: Any, exog: Any, groups: Any, exog_re: Any, design: Design,
+                  priors: Mapping[str, object] | None) -> Recipe:
+    """Recipe of the direct API: the arrays as columns of one DataFrame."""
+    znames = design.factors[0].znames
+    parts = [_as_frame(endog, (design.response,)), _as_frame(exog, design.xnames)]
+    if exog_re is not None:
+        parts.append(_as_frame(exog_re, znames, RE_PREFIX))
+    frame = pd.concat(parts, axis=1)
+    frame["__groups__"] = np.asarray(groups).ravel()
+    kwargs = {"endog": design.response, "exog": list(design.xnames),
+              "exog_re": None if exog_re is None else [RE_PREFIX + z for z in znames],
+              "priors": _prior_json(priors)}
+    return Recipe("arrays", kwargs, frame)
 
 
 class MixedLM:
@@ -61,6 +96,7 @@ class MixedLM:
             re_terms=(RETerm(expr, "Group", len(design.factors[0].znames) > 1, "Group"),),
         )
         self._init(spec, design, priors)
+        self.recipe = _array_recipe(endog, exog, groups, exog_re, design, priors)
 
     def _init(self, spec: ModelSpec, design: Design, priors: Mapping[str, object] | None
               ) -> None:
@@ -107,7 +143,7 @@ class MixedLM:
         -------
         MixedLM
         """
-        label = ""
+        label = "Group" if isinstance(groups, str) and groups == "__groups__" else ""
         if groups is not None and not isinstance(groups, str):
             if not isinstance(data, pd.DataFrame):
                 raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
@@ -125,6 +161,10 @@ class MixedLM:
         )
         model = cls.__new__(cls)
         model._init(spec, make_design(spec, data), priors)
+        kwargs = {"formula": formula, "groups": groups, "re_formula": re_formula,
+                  "vc_formula": dict(vc_formula) if vc_formula else None, "cov_re": cov_re,
+                  "family": family, "priors": _prior_json(priors)}
+        model.recipe = Recipe("formula", kwargs, data)
         return model
 
     @cached_property
@@ -136,6 +176,29 @@ class MixedLM:
     def priors(self) -> dict[str, Prior]:
         """The priors in use: data-scaled defaults with any overrides applied."""
         return resolve_priors(self.design, self._prior_overrides)
+
+    def prior_predictive(self, draws: int = 500, random_seed: int | None = None
+                         ) -> az.InferenceData:
+        """Draws from the prior and the prior predictive distribution of the response.
+
+        Uses the latent build, whose priors are those of every build.
+
+        Parameters
+        ----------
+        draws : int
+        random_seed : int, optional
+
+        Returns
+        -------
+        arviz.InferenceData
+            Groups ``prior``, ``prior_predictive`` and ``observed_data``.
+        """
+        NutsOptions(draws=draws, random_seed=random_seed)  # validates draws
+        with build_latent(self.design, self.priors):
+            idata = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+        prior = idata.prior
+        idata.prior = prior[[v for v in prior.data_vars if not str(v).startswith("_")]]
+        return idata
 
     def fit(
         self,
@@ -185,7 +248,8 @@ class MixedLM:
         idata, build = sample_nuts(self.design, resolved, self.stats, options, marginal)
         point = MixedLMPointResults(self.spec, self.design, self.stats,
                                     fit_point(self.stats, "reml")) if reml else None
-        return MixedLMResults(self.spec, self.design, self.stats, idata, build, point)
+        return MixedLMResults(self.spec, self.design, self.stats, idata, build, point,
+                              self.recipe)
 
 
 def mixedlm(

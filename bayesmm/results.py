@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,7 +23,7 @@ from .infer.optimize import PointFit, fit_point
 from .params import cov_params, cov_values, re_names
 from .predict import NewDesign, new_design, predict_draws
 from .report import Summary
-from .spec import ModelSpec
+from .spec import ModelSpec, Recipe
 from .suffstats import SuffStats
 
 __all__ = ["MixedLMPointResults", "MixedLMResults"]
@@ -257,11 +259,14 @@ class MixedLMResults(_Fitted):
         ``"marginal"`` or ``"latent"``.
     reml : MixedLMPointResults or None
         REML fit of the same model (shown beside the posterior).
+    recipe : Recipe or None
+        The constructor's inputs, for :meth:`save`.
     """
 
     idata: az.InferenceData
     build: str
     reml: MixedLMPointResults | None = None
+    recipe: Recipe | None = None
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -361,6 +366,28 @@ class MixedLMResults(_Fitted):
         idata = az.InferenceData(posterior=self.posterior,
                                  log_likelihood=xr.Dataset({self.design.response: ll}))
         return az.loo(idata, **kwargs)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the result to netCDF (read it back with :func:`bayesmm.load`).
+
+        The InferenceData groups are written with the data as ``constant_data`` and the
+        constructor's arguments as JSON in the posterior's attributes.
+        """
+        if self.recipe is None:
+            raise SpecificationError("path: this result has no recipe to save; fit it with "
+                                     "bmm.mixedlm(...).fit() or MixedLM(...).fit().")
+        groups = {g: getattr(self.idata, g) for g in self.idata.groups()}
+        post = groups["posterior"].copy()
+        post.attrs["bayesmm_recipe"] = json.dumps({
+            "api": self.recipe.api, "kwargs": dict(self.recipe.kwargs), "build": self.build,
+            "reml": self.reml is not None,
+        })
+        groups["posterior"] = post
+        frame = pd.DataFrame(self.recipe.data).reset_index(drop=True)
+        frame = frame.astype({c: object for c in frame.columns if frame[c].dtype.kind in "OSUT"
+                              or str(frame[c].dtype) in ("str", "string", "category")})
+        groups["constant_data"] = xr.Dataset.from_dataframe(frame)
+        az.InferenceData(**groups).to_netcdf(str(path))
 
     def point(self, method: str = "reml") -> MixedLMPointResults:
         """REML, ML or penalised-MAP fit of the same model (REML is cached from ``fit``)."""

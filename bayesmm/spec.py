@@ -319,3 +319,22 @@ def spec_from_formula(
         family=family,
         priors=MappingProxyType(dict(priors or {})),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Recipe:
+    """What the user passed to build a model, kept so that a saved result can be rebuilt.
+
+    Attributes
+    ----------
+    api : {"formula", "arrays"}
+        Which constructor was called.
+    kwargs : Mapping
+        JSON-serialisable constructor arguments (formula, groups, re_formula, …).
+    data : pandas.DataFrame
+        The data as passed (for the array API: endog, exog, groups and exog_re columns).
+    """
+
+    api: Literal["formula", "arrays"]
+    kwargs: Mapping[str, object]
+    data: object
