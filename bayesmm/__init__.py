@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from .api import MixedLM, mixedlm
+from .build.mixture import MixturePriors
 from .datasets import load_dataset, simulate_growth
 from .errors import BayesMMError, DataError, FormulaError, NotFittedError, SpecificationError
 from .io import load
+from .mixture import MixtureModel, MixtureResults, mixture
 from .priors import Prior
 from .results import MixedLMPointResults, MixedLMResults
 
@@ -16,12 +18,16 @@ __all__ = [
     "MixedLM",
     "MixedLMPointResults",
     "MixedLMResults",
+    "MixtureModel",
+    "MixturePriors",
+    "MixtureResults",
     "NotFittedError",
     "Prior",
     "SpecificationError",
     "load",
     "load_dataset",
     "mixedlm",
+    "mixture",
     "simulate_growth",
 ]
 

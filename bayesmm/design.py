@@ -18,7 +18,7 @@ from formulae.parser import ParseError
 from formulae.scanner import ScanError
 
 from .errors import DataError, FormulaError, describe
-from .spec import ModelSpec, RETerm
+from .spec import ModelSpec, RETerm, parse_lme4
 
 __all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "make_design"]
 
@@ -399,3 +399,29 @@ def design_from_arrays(
     )
     return Design(y=y[keep, 0], X=X, xnames=xnames, response=name, factors=(factor,),
                   n_dropped=int(bad.sum()))
+
+
+def fixed_design(formula: str, data: pd.DataFrame) -> Design:
+    """Design of a model without random effects (mixture components), same checks as mixed.
+
+    Raises
+    ------
+    DataError, FormulaError
+    """
+    response, fixed, terms = parse_lme4(formula)
+    if terms:
+        raise FormulaError(
+            f"formula: random-effects terms are not supported here; received {formula!r}."
+        )
+    spec = ModelSpec(response=response, fixed=fixed, re_terms=())
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
+    if len(data) == 0:
+        raise DataError("data: the DataFrame is empty (0 rows); pass data with rows.")
+    _check_response(data, response)
+    data, n_dropped = _drop_missing(data, _used_columns(spec, data))
+    data = data.reset_index(drop=True)
+    dm, X, xnames = _matrix(fixed, data, "formula")
+    _check_rank(X, xnames)
+    return Design(y=data[response].to_numpy(dtype=float), X=X, xnames=xnames,
+                  response=response, factors=(), n_dropped=n_dropped, fixed_terms=dm.common)

@@ -1,0 +1,101 @@
+"""PyMC build of a K-component Gaussian mixture of regressions with Dirichlet weights.
+
+Class indicators are marginalised by :class:`pymc.NormalMixture` (log-sum-exp), so NUTS
+samples continuous parameters only. Label switching is prevented by an ordering constraint
+on the component intercepts (``order="mu"``) or on the weights (``order="weights"``, through
+ordered log-weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions.transforms import ordered
+
+from ..design import Design
+
+__all__ = ["MixturePriors", "build_mixture", "default_mixture_priors"]
+
+
+@dataclass(frozen=True)
+class MixturePriors:
+    """Priors of the mixture, scaled to the data.
+
+    Attributes
+    ----------
+    coef_mu, coef_sd : ndarray, shape (p,)
+        Normal prior of every component's coefficients (intercept first when present).
+    sigma_sd : float
+        HalfNormal scale of every component's SD.
+    alpha : float
+        Symmetric Dirichlet concentration of the weights.
+    """
+
+    coef_mu: np.ndarray
+    coef_sd: np.ndarray
+    sigma_sd: float
+    alpha: float
+
+
+def default_mixture_priors(design: Design, alpha: float = 1.0) -> MixturePriors:
+    """Return data-scaled priors.
+
+    Normal(ȳ, 2.5 sd y) intercepts, Normal(0, 2.5 sd y / sd x) slopes and HalfNormal(2.5 sd y)
+    component SDs.
+    """
+    y, X = design.y, design.X
+    sy = float(np.std(y)) or 1.0
+    const = np.ptp(X, axis=0) == 0
+    sx = np.where(const, 1.0, X.std(axis=0))
+    mu = np.where(const, float(np.mean(y)), 0.0)
+    return MixturePriors(mu, 2.5 * sy / sx, 2.5 * sy, float(alpha))
+
+
+def _intercept_index(design: Design) -> int | None:
+    """Column of the constant (intercept) term, if any."""
+    const = np.flatnonzero(np.ptp(design.X, axis=0) == 0)
+    return int(const[0]) if const.size else None
+
+
+def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> pm.Model:
+    """PyMC model ``y ~ Σ_k w_k N(X β_k, σ_k)`` with the chosen ordering constraint."""
+    p = design.X.shape[1]
+    coords = {"component": list(range(k)), "coef": list(design.xnames),
+              "obs": list(range(design.n_obs))}
+    icpt = _intercept_index(design)
+    with pm.Model(coords=coords) as model:
+        mu0 = np.broadcast_to(priors.coef_mu, (k, p))
+        sd0 = np.broadcast_to(priors.coef_sd, (k, p))
+        if order == "mu" and icpt is not None:
+            spread = np.linspace(-1.0, 1.0, k) * priors.sigma_sd
+            init = np.sort(priors.coef_mu[icpt] + spread)
+            a = pm.Normal("_icpt", mu=mu0[:, icpt], sigma=sd0[:, icpt], dims="component",
+                          transform=ordered, initval=init)
+            others = [j for j in range(p) if j != icpt]
+            cols = [None] * p
+            cols[icpt] = a
+            if others:
+                rest = pm.Normal("_slopes", mu=mu0[:, others], sigma=sd0[:, others],
+                                 shape=(k, len(others)))
+                for n, j in enumerate(others):
+                    cols[j] = rest[:, n]
+            beta = pm.Deterministic("beta", pt.stack(cols, axis=1), dims=("component", "coef"))
+        else:
+            beta = pm.Normal("beta", mu=mu0, sigma=sd0, dims=("component", "coef"))
+        sigma = pm.HalfNormal("sigma", sigma=priors.sigma_sd, dims="component")
+        if order == "weights":
+            # Ordered log-weights η; w = softmax(η). Dirichlet(α) density on the simplex plus
+            # the softmax Jacobian Π w_k gives α Σ log w_k; softmax ignores Σ η, which gets
+            # its own N(0, 10) prior so the posterior is proper.
+            eta = pm.Flat("_eta", shape=k, transform=ordered, initval=np.linspace(-0.1, 0.1, k))
+            w = pm.Deterministic("w", pt.special.softmax(eta), dims="component")
+            pm.Potential("_dirichlet", priors.alpha * pt.sum(pt.log(w))
+                         + pm.logp(pm.Normal.dist(0.0, 10.0), pt.sum(eta)))
+        else:
+            w = pm.Dirichlet("w", a=np.full(k, priors.alpha), dims="component")
+        mu = pt.dot(design.X, beta.T)  # (N, K)
+        pm.NormalMixture(design.response, w=w, mu=mu, sigma=sigma, observed=design.y, dims="obs")
+    return model

@@ -1,0 +1,242 @@
+"""Finite Gaussian mixtures of regressions: the :func:`mixture` façade and its results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import arviz as az
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pymc as pm
+from scipy import stats as sps
+from scipy.special import logsumexp
+
+from .build.mixture import MixturePriors, build_mixture, default_mixture_priors
+from .design import Design, fixed_design
+from .errors import DataError, SpecificationError, describe
+from .infer.em import EMFit, fit_em
+from .infer.nuts import NutsOptions
+from .report import Summary
+
+__all__ = ["MixtureModel", "MixtureResults", "mixture"]
+
+ORDERS = ("mu", "weights", "none")
+
+
+class MixtureModel:
+    """K-component Gaussian mixture of regressions with Dirichlet(α) weights.
+
+    Parameters
+    ----------
+    formula : str
+        Each component's mean: ``"y ~ 1"`` for a plain mixture, ``"y ~ x"`` for regressions.
+    data : pandas.DataFrame
+    k : int
+        Number of components (≥ 2).
+    alpha : float
+        Symmetric Dirichlet concentration (1, as brms).
+    order : {"mu", "weights", "none"}
+        Identifying constraint against label switching.
+    priors : MixturePriors, optional
+        Replaces the data-scaled defaults.
+    """
+
+    def __init__(self, formula: str, data: pd.DataFrame, k: int = 2, alpha: float = 1.0,
+                 order: str = "mu", priors: MixturePriors | None = None) -> None:
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
+            raise SpecificationError(f"k: expected an integer ≥ 2; received {describe(k)}.")
+        if order not in ORDERS:
+            raise SpecificationError(f"order: expected one of {ORDERS}; received {order!r}.")
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise SpecificationError(f"alpha: expected a positive number; received {alpha!r}.")
+        self.design: Design = fixed_design(formula, data)
+        if k >= self.design.n_obs:
+            raise DataError(
+                f"k: {k} components need more than {self.design.n_obs} rows; use fewer "
+                "components or more data."
+            )
+        if priors is not None and not isinstance(priors, MixturePriors):
+            raise SpecificationError(
+                f"priors: expected bmm.MixturePriors; received {describe(priors)}."
+            )
+        self.k, self.order = int(k), order
+        self.priors = priors or default_mixture_priors(self.design, alpha)
+
+    def fit(self, method: str = "nuts", *, draws: int = 1000, tune: int = 1000,
+            chains: int = 4, cores: int | None = None, random_seed: int | None = None,
+            progressbar: bool = False, target_accept: float = 0.9, n_restarts: int = 10
+            ) -> MixtureResults:
+        """Fit by NUTS (default) or by EM (``method="map"``, the posterior mode).
+
+        Returns
+        -------
+        MixtureResults
+        """
+        d = self.design
+        if method == "map":
+            em = fit_em(d.y, d.X, self.k, self.priors, self.order, n_restarts, random_seed)
+            return MixtureResults(d, self.k, self.order, None, em)
+        if method != "nuts":
+            raise SpecificationError(f"method: expected 'nuts' or 'map'; received {method!r}.")
+        opts = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
+                           random_seed=random_seed, progressbar=progressbar)
+        with build_mixture(d, self.k, self.priors, self.order):
+            idata = pm.sample(draws=opts.draws, tune=opts.tune, chains=opts.chains,
+                              cores=opts.cores, random_seed=opts.random_seed,
+                              progressbar=opts.progressbar, target_accept=target_accept,
+                              compute_convergence_checks=False,
+                              idata_kwargs={"log_likelihood": True})
+        post = idata.posterior
+        idata.posterior = post[[v for v in post.data_vars if not str(v).startswith("_")]]
+        return MixtureResults(d, self.k, self.order, idata, None)
+
+
+def mixture(formula: str, data: pd.DataFrame, k: int = 2, **kwargs: Any) -> MixtureModel:
+    """Create a Gaussian mixture model (see :class:`MixtureModel`)."""
+    return MixtureModel(formula, data, k, **kwargs)
+
+
+@dataclass(frozen=True, eq=False)
+class MixtureResults:
+    """A fitted mixture: posterior draws (``idata``) or the EM mode (``em``)."""
+
+    design: Design
+    k: int
+    order: str
+    idata: az.InferenceData | None
+    em: EMFit | None
+
+    def _draws(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """β (S, K, p), σ (S, K), w (S, K); one 'draw' for an EM fit."""
+        if self.idata is None:
+            return self.em.beta[None], self.em.sigma[None], self.em.w[None]  # type: ignore[union-attr]
+        post = self.idata.posterior
+        p = len(self.design.xnames)
+        return (post["beta"].values.reshape(-1, self.k, p),
+                post["sigma"].values.reshape(-1, self.k), post["w"].values.reshape(-1, self.k))
+
+    @property
+    def weights(self) -> pd.Series:
+        """Component weights (posterior means, or the EM mode)."""
+        return pd.Series(self._draws()[2].mean(0), name="weight")
+
+    @property
+    def coefs(self) -> pd.DataFrame:
+        """Component coefficients, one row per component."""
+        return pd.DataFrame(self._draws()[0].mean(0), columns=list(self.design.xnames))
+
+    @property
+    def means(self) -> pd.Series:
+        """Component intercepts (the component means for ``y ~ 1``)."""
+        return self.coefs.iloc[:, 0].rename("mean")
+
+    @property
+    def sigmas(self) -> pd.Series:
+        """Component standard deviations."""
+        return pd.Series(self._draws()[1].mean(0), name="sigma")
+
+    def _x(self, data: pd.DataFrame | None) -> np.ndarray:
+        """Design of ``data`` (the fitted data when omitted)."""
+        if data is None:
+            return self.design.X
+        return np.asarray(self.design.fixed_terms.evaluate_new_data(data).design_matrix, float)
+
+    def _xy(self, data: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+        """Design and response of ``data`` (the fitted data when omitted)."""
+        if data is None:
+            return self.design.X, self.design.y
+        X = self._x(data)
+        if self.design.response not in data:
+            raise DataError(f"data: response column {self.design.response!r} is missing.")
+        return X, data[self.design.response].to_numpy(dtype=float)
+
+    def _log_joint(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Compute log w_k + log N(y_i | X_i β_k, σ_k) per draw, shape (S, N, K)."""
+        beta, sigma, w = self._draws()
+        mu = np.einsum("np,skp->snk", X, beta)
+        return sps.norm.logpdf(y[None, :, None], mu, sigma[:, None, :]) + np.log(w)[:, None]
+
+    def predict_proba(self, data: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Posterior membership probabilities of every row, averaged over draws."""
+        lj = self._log_joint(*self._xy(data))
+        probs = np.exp(lj - logsumexp(lj, axis=2, keepdims=True)).mean(0)
+        return pd.DataFrame(probs, columns=[f"component {k}" for k in range(self.k)])
+
+    def predict(self, data: pd.DataFrame | None = None) -> np.ndarray:
+        """Posterior mean of E[y | x] = Σ_k w_k x β_k."""
+        beta, _, w = self._draws()
+        return np.einsum("np,skp,sk->sn", self._x(data), beta, w).mean(0)
+
+    def pdf(self, x: np.ndarray, hdi_prob: float = 0.94) -> pd.DataFrame:
+        """Mixture density at ``x`` (``y ~ 1`` models): posterior mean and central band."""
+        if self.design.X.shape[1] != 1:
+            raise SpecificationError("x: pdf needs a mixture without predictors ('y ~ 1').")
+        x = np.asarray(x, dtype=float)
+        lj = self._log_joint(np.ones((x.size, 1)), x)
+        dens = np.exp(logsumexp(lj, axis=2))  # (S, n)
+        lo, hi = np.quantile(dens, [(1 - hdi_prob) / 2, (1 + hdi_prob) / 2], axis=0)
+        return pd.DataFrame({"x": x, "density": dens.mean(0), "lower": lo, "upper": hi})
+
+    def plot_density(self, ax: plt.Axes | None = None, bins: int = 30) -> plt.Axes:
+        """Histogram of the data with the fitted mixture density and its band."""
+        ax = ax or plt.subplots()[1]
+        y = self.design.y
+        ax.hist(y, bins=bins, density=True, alpha=0.4, color="grey", label="data")
+        pad = 0.1 * np.ptp(y)
+        dens = self.pdf(np.linspace(y.min() - pad, y.max() + pad, 300))
+        ax.fill_between(dens["x"], dens["lower"], dens["upper"], alpha=0.3, label="band")
+        ax.plot(dens["x"], dens["density"], label="mixture density")
+        ax.set_xlabel(self.design.response)
+        ax.legend()
+        return ax
+
+    def label_switching(self, tol: float = 4.0) -> pd.Series:
+        """Flag chains whose component intercepts disagree with the pooled posterior.
+
+        A chain is flagged when a component's chain mean is more than ``tol`` pooled
+        posterior SDs from the mean of the other chains.
+        """
+        if self.idata is None:
+            raise SpecificationError("method: label switching is a property of NUTS fits.")
+        a = self.idata.posterior["beta"].values[..., 0]  # (C, D, K)
+        flags = []
+        for c in range(a.shape[0]):
+            rest = np.delete(a, c, axis=0).reshape(-1, self.k)
+            sd = np.maximum(rest.std(0), 1e-12)
+            flags.append(bool(np.any(np.abs(a[c].mean(0) - rest.mean(0)) > tol * sd)))
+        return pd.Series(flags, name="label switching")
+
+    def summary(self, hdi_prob: float = 0.94) -> Summary:
+        """Component weights, coefficients and SDs in the package's report layout."""
+        rows: dict[str, np.ndarray] = {}
+        beta, sigma, w = self._draws()
+        for k in range(self.k):
+            rows[f"w[{k}]"] = w[:, k]
+            for j, name in enumerate(self.design.xnames):
+                rows[f"{name}[{k}]"] = beta[:, k, j]
+            rows[f"sigma[{k}]"] = sigma[:, k]
+        header = [("Model", "Gaussian mixture"), ("Components", str(self.k)),
+                  ("No. Observations", str(self.design.n_obs)),
+                  ("Dependent Variable", self.design.response), ("Order", self.order)]
+        if self.idata is None:
+            header.append(("Method", "EM (posterior mode)"))
+            table = pd.DataFrame({"Estimate": {k: float(v[0]) for k, v in rows.items()}})
+            return Summary("Gaussian Mixture Regression Results", header, table)
+        C = self.idata.posterior.sizes["chain"]
+        draws = {k: v.reshape(C, -1) for k, v in rows.items()}
+        s = az.summary(draws, hdi_prob=hdi_prob, round_to="none")
+        lo, hi = [c for c in s.columns if c.startswith("hdi_")]
+        table = pd.DataFrame({"Mean": s["mean"], "SD": s["sd"], lo: s[lo], hi: s[hi],
+                              "R-hat": s["r_hat"], "ESS bulk": s["ess_bulk"]})
+        header.append(("Method", f"NUTS {C}x{self.idata.posterior.sizes['draw']}"))
+        div = int(self.idata.sample_stats["diverging"].sum())
+        notes = [f"Divergences: {div}; max R-hat: {s['r_hat'].max():.3f}."]
+        return Summary("Gaussian Mixture Regression Results", header, table, notes)
+
+    def loo(self, **kwargs: Any) -> az.ELPDData:
+        """PSIS-LOO of the NUTS fit (for choosing K with :func:`arviz.compare`)."""
+        if self.idata is None:
+            raise SpecificationError("method: LOO needs a NUTS fit.")
+        return az.loo(self.idata, **kwargs)

@@ -1,0 +1,135 @@
+"""Gaussian mixtures: seed 000, faithful against scikit-learn, regressions, galaxies, LOO."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import arviz as az  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from scipy import stats as sps  # noqa: E402
+
+import bayesmm as bmm  # noqa: E402
+from bayesmm.build.mixture import build_mixture, default_mixture_priors  # noqa: E402
+
+NUTS = {"draws": 500, "tune": 500, "chains": 4, "random_seed": 3}
+
+
+def seed_000_data():
+    """The synthetic data of seed 000, generated exactly as there."""
+    np.random.seed(0)
+    n = 1000
+    mu1, sigma1, mu2, sigma2, weights = 1, 1, 5, 2, [0.6, 0.4]
+    components = np.random.choice([0, 1], size=n, p=weights)
+    data = np.zeros_like(components, dtype=np.float64)
+    data[components == 0] = np.random.normal(mu1, sigma1, size=np.sum(components == 0))
+    data[components == 1] = np.random.normal(mu2, sigma2, size=np.sum(components == 1))
+    return pd.DataFrame({"y": data})
+
+
+def test_mixture_log_density_is_log_sum_exp():
+    frame = pd.DataFrame({"y": [0.1, 2.5, 4.0, -1.0, 3.3]})
+    model = bmm.mixture("y ~ 1", frame, k=2)
+    pm_model = build_mixture(model.design, 2, model.priors, "none")
+    w_value = pm_model.rvs_to_transforms[pm_model["w"]].forward(np.array([0.7, 0.3])).eval()
+    point = {"beta": np.array([[0.0], [3.0]]), "sigma_log__": np.log([1.0, 2.0]),
+             "w_simplex__": w_value}
+    logp = pm_model.compile_fn(pm_model.logp(vars=pm_model.observed_RVs, sum=True),
+                               point_fn=True)
+    y = frame["y"].to_numpy()
+    by_hand = np.log(0.7 * sps.norm.pdf(y, 0, 1) + 0.3 * sps.norm.pdf(y, 3, 2)).sum()
+    np.testing.assert_allclose(logp(point), by_hand, rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_seed_000_every_parameter_inside_its_95_interval():
+    res = bmm.mixture("y ~ 1", seed_000_data(), k=2).fit(**NUTS)
+    table = res.summary(hdi_prob=0.95).table
+    truth = {"w[0]": 0.6, "w[1]": 0.4, "Intercept[0]": 1.0, "Intercept[1]": 5.0,
+             "sigma[0]": 1.0, "sigma[1]": 2.0}
+    for row, value in truth.items():
+        assert table.loc[row, "hdi_2.5%"] < value < table.loc[row, "hdi_97.5%"], row
+
+
+@pytest.fixture(scope="module")
+def faithful(data):
+    return data("faithful")
+
+
+def test_faithful_em_matches_scikit_learn(faithful):
+    sk = pytest.importorskip("sklearn.mixture")
+    em = bmm.mixture("waiting ~ 1", faithful, k=2).fit(method="map")
+    gm = sk.GaussianMixture(2, tol=1e-12, max_iter=10000, n_init=5, random_state=0,
+                            reg_covar=0.0).fit(faithful[["waiting"]])
+    o = np.argsort(gm.means_.ravel())
+    np.testing.assert_allclose(em.means.values, gm.means_.ravel()[o], rtol=1e-3)
+    np.testing.assert_allclose(em.sigmas.values, np.sqrt(gm.covariances_.ravel()[o]), rtol=1e-3)
+    np.testing.assert_allclose(em.weights.values, gm.weights_[o], rtol=1e-3)
+    assert em.em.converged
+
+
+@pytest.mark.slow
+def test_faithful_posterior_near_em_and_converged(faithful):
+    model = bmm.mixture("waiting ~ 1", faithful, k=2)
+    em = model.fit(method="map")
+    res = model.fit(**NUTS)
+    table = res.summary().table
+    assert (table["R-hat"] <= 1.01).all()
+    assert not res.label_switching().any()
+    est = em.summary().table["Estimate"]
+    assert ((table["Mean"] - est).abs() <= 2 * table["SD"]).all()
+    probs = res.predict_proba()
+    assert probs.shape == (272, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    dens = res.pdf(np.array([50.0, 80.0]))
+    assert (dens["lower"] <= dens["density"]).all() and (dens["density"] <= dens["upper"]).all()
+
+
+@pytest.mark.slow
+def test_mixture_of_regressions_recovers_coefficients():
+    rng = np.random.default_rng(4)
+    n = 600
+    x = rng.uniform(-2, 2, n)
+    z = rng.random(n) < 0.5
+    y = np.where(z, 1.0 + 2.0 * x, 6.0 - 1.0 * x) + rng.normal(0, 0.5, n)
+    res = bmm.mixture("y ~ x", pd.DataFrame({"x": x, "y": y}), k=2).fit(**NUTS)
+    post = res.idata.posterior["beta"]
+    truth = np.array([[1.0, 2.0], [6.0, -1.0]])
+    mean, sd = post.mean(("chain", "draw")).values, post.std(("chain", "draw")).values
+    assert np.all(np.abs(mean - truth) < 4 * sd), (mean, sd)
+
+
+@pytest.mark.slow
+def test_galaxies_ordered_models_converge_and_compare_by_loo(data):
+    frame = data("galaxies").assign(v=lambda f: f["dat"] / 1000.0)
+    fits = {}
+    for k in (3, 4):
+        res = bmm.mixture("v ~ 1", frame, k=k).fit(draws=500, tune=1000, chains=4,
+                                                   random_seed=5)
+        assert res.summary().table["R-hat"].max() <= 1.01, k
+        fits[f"K={k}"] = res.idata
+    table = az.compare(fits)
+    assert set(table.index) == {"K=3", "K=4"}
+
+
+def test_mixture_errors(faithful):
+    with pytest.raises(bmm.SpecificationError, match="k: expected an integer ≥ 2"):
+        bmm.mixture("waiting ~ 1", faithful, k=1)
+    with pytest.raises(bmm.DataError, match="k: 5 components need more than 4 rows"):
+        bmm.mixture("waiting ~ 1", faithful.head(4), k=5)
+    with pytest.raises(bmm.SpecificationError, match="order: expected one of"):
+        bmm.mixture("waiting ~ 1", faithful, k=2, order="sigma")
+
+
+def test_density_plot_renders(faithful, tmp_path):
+    em = bmm.mixture("waiting ~ 1", faithful, k=2).fit(method="map")
+    ax = em.plot_density()
+    ax.get_figure().savefig(tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 5000
+
+
+def test_default_priors_scale_with_the_data(faithful):
+    model = bmm.mixture("waiting ~ 1", faithful, k=2)
+    pri = default_mixture_priors(model.design)
+    assert pri.coef_mu[0] == pytest.approx(faithful["waiting"].mean())
+    assert pri.sigma_sd == pytest.approx(2.5 * faithful["waiting"].std(ddof=0))
