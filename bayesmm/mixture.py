@@ -13,7 +13,12 @@ import pymc as pm
 from scipy import stats as sps
 from scipy.special import logsumexp
 
-from .build.mixture import MixturePriors, build_mixture, default_mixture_priors
+from .build.mixture import (
+    MixturePriors,
+    build_mixture,
+    default_mixture_priors,
+    mixture_initvals,
+)
 from .design import Design, fixed_design
 from .errors import DataError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
@@ -82,15 +87,20 @@ class MixtureModel:
             raise SpecificationError(f"method: expected 'nuts' or 'map'; received {method!r}.")
         opts = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
                            random_seed=random_seed, progressbar=progressbar)
+        # start every chain at the EM posterior mode: mixtures are multimodal and a
+        # jittered start can leave chains in minor modes
+        em = fit_em(d.y, d.X, self.k, self.priors, self.order, n_restarts, random_seed)
+        initvals = mixture_initvals(d, self.order, em.beta, em.sigma, em.w)
         with build_mixture(d, self.k, self.priors, self.order):
             idata = pm.sample(draws=opts.draws, tune=opts.tune, chains=opts.chains,
+                              initvals=initvals, init="adapt_diag",
                               cores=opts.cores, random_seed=opts.random_seed,
                               progressbar=opts.progressbar, target_accept=target_accept,
                               compute_convergence_checks=False,
                               idata_kwargs={"log_likelihood": True})
         post = idata.posterior
         idata.posterior = post[[v for v in post.data_vars if not str(v).startswith("_")]]
-        return MixtureResults(d, self.k, self.order, idata, None)
+        return MixtureResults(d, self.k, self.order, idata, em)
 
 
 def mixture(formula: str, data: pd.DataFrame, k: int = 2, **kwargs: Any) -> MixtureModel:
@@ -110,7 +120,7 @@ class MixtureResults:
 
     def _draws(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """β (S, K, p), σ (S, K), w (S, K); one 'draw' for an EM fit."""
-        if self.idata is None:
+        if self.idata is None:  # EM only
             return self.em.beta[None], self.em.sigma[None], self.em.w[None]  # type: ignore[union-attr]
         post = self.idata.posterior
         p = len(self.design.xnames)

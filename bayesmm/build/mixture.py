@@ -17,7 +17,7 @@ from pymc.distributions.transforms import ordered
 
 from ..design import Design
 
-__all__ = ["MixturePriors", "build_mixture", "default_mixture_priors"]
+__all__ = ["MixturePriors", "build_mixture", "default_mixture_priors", "mixture_initvals"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,37 @@ def _intercept_index(design: Design) -> int | None:
     return int(const[0]) if const.size else None
 
 
+def mixture_initvals(design: Design, order: str, beta: np.ndarray, sigma: np.ndarray,
+                     w: np.ndarray) -> dict[str, np.ndarray]:
+    """Map a posterior mode (e.g. EM's) to NUTS starting values in the build's variables.
+
+    Parameters
+    ----------
+    design : Design
+    order : str
+    beta : ndarray, shape (K, p)
+    sigma, w : ndarray, shape (K,)
+        Component coefficients, SDs and weights, ordered as the build orders them.
+    """
+    k = beta.shape[0]
+    ramp = 1e-6 * np.arange(k)  # strictly increasing for the ordered transform
+    init: dict[str, np.ndarray] = {"sigma": sigma}
+    icpt = _intercept_index(design)
+    if order == "mu" and icpt is not None:
+        init["_icpt"] = np.maximum.accumulate(beta[:, icpt]) + ramp
+        others = [j for j in range(beta.shape[1]) if j != icpt]
+        if others:
+            init["_slopes"] = beta[:, others]
+    else:
+        init["beta"] = beta
+    if order == "weights":
+        eta = np.log(w)
+        init["_eta"] = np.maximum.accumulate(eta - eta.mean()) + ramp
+    else:
+        init["w"] = w
+    return init
+
+
 def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> pm.Model:
     """PyMC model ``y ~ Σ_k w_k N(X β_k, σ_k)`` with the chosen ordering constraint."""
     p = design.X.shape[1]
@@ -70,10 +101,8 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
         mu0 = np.broadcast_to(priors.coef_mu, (k, p))
         sd0 = np.broadcast_to(priors.coef_sd, (k, p))
         if order == "mu" and icpt is not None:
-            spread = np.linspace(-1.0, 1.0, k) * priors.sigma_sd
-            init = np.sort(priors.coef_mu[icpt] + spread)
             a = pm.Normal("_icpt", mu=mu0[:, icpt], sigma=sd0[:, icpt], dims="component",
-                          transform=ordered, initval=init)
+                          transform=ordered)
             others = [j for j in range(p) if j != icpt]
             cols = [None] * p
             cols[icpt] = a
@@ -90,7 +119,7 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
             # Ordered log-weights η; w = softmax(η). Dirichlet(α) density on the simplex plus
             # the softmax Jacobian Π w_k gives α Σ log w_k; softmax ignores Σ η, which gets
             # its own N(0, 10) prior so the posterior is proper.
-            eta = pm.Flat("_eta", shape=k, transform=ordered, initval=np.linspace(-0.1, 0.1, k))
+            eta = pm.Flat("_eta", shape=k, transform=ordered)
             w = pm.Deterministic("w", pt.special.softmax(eta), dims="component")
             pm.Potential("_dirichlet", priors.alpha * pt.sum(pt.log(w))
                          + pm.logp(pm.Normal.dist(0.0, 10.0), pt.sum(eta)))
