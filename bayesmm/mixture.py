@@ -69,6 +69,13 @@ class MixtureModel:
         self.k, self.order = int(k), order
         self.priors = priors or default_mixture_priors(self.design, alpha)
 
+    def prior_predictive(self, draws: int = 500, random_seed: int | None = None
+                         ) -> az.InferenceData:
+        """Draws from the prior and the prior predictive distribution of the response."""
+        NutsOptions(draws=draws, random_seed=random_seed)  # validates draws
+        with build_mixture(self.design, self.k, self.priors, "none"):
+            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+
     def fit(self, method: str = "nuts", *, draws: int = 1000, tune: int = 1000,
             chains: int = 4, cores: int | None = None, random_seed: int | None = None,
             progressbar: bool = False, target_accept: float = 0.9, n_restarts: int = 10
@@ -244,6 +251,27 @@ class MixtureResults:
         div = int(self.idata.sample_stats["diverging"].sum())
         notes = [f"Divergences: {div}; max R-hat: {s['r_hat'].max():.3f}."]
         return Summary("Gaussian Mixture Regression Results", header, table, notes)
+
+    def posterior_predictive(self, random_seed: int | None = None) -> az.InferenceData:
+        """Add replicated responses (component drawn by weight, then its normal) to ``idata``."""
+        if self.idata is None:
+            raise SpecificationError("method: posterior predictive draws need a NUTS fit.")
+        rng = np.random.default_rng(random_seed)
+        beta, sigma, w = self._draws()  # (S, K, p), (S, K), (S, K)
+        S, n = w.shape[0], self.design.n_obs
+        u = rng.random((S, n, 1))
+        comp = (u > np.cumsum(w, axis=1)[:, None, :]).sum(axis=2).clip(max=self.k - 1)  # (S, n)
+        mu = np.einsum("np,skp->snk", self.design.X, beta)
+        pick = np.take_along_axis(mu, comp[..., None], axis=2)[..., 0]
+        sd = np.take_along_axis(sigma[:, None, :].repeat(n, 1), comp[..., None], axis=2)[..., 0]
+        rep = pick + sd * rng.standard_normal((S, n))
+        post = self.idata.posterior
+        C, D = post.sizes["chain"], post.sizes["draw"]
+        if "posterior_predictive" in self.idata.groups():
+            del self.idata.posterior_predictive
+        self.idata.add_groups(posterior_predictive={
+            self.design.response: (("chain", "draw", "obs"), rep.reshape(C, D, n))})
+        return self.idata
 
     def loo(self, **kwargs: Any) -> az.ELPDData:
         """PSIS-LOO of the NUTS fit (for choosing K with :func:`arviz.compare`)."""

@@ -141,3 +141,16 @@ def test_default_priors_scale_with_the_data(faithful):
     pri = default_mixture_priors(model.design)
     assert pri.coef_mu[0] == pytest.approx(faithful["waiting"].mean())
     assert pri.sigma_sd == pytest.approx(2.5 * faithful["waiting"].std(ddof=0))
+
+
+def test_posterior_and_prior_predictive_of_a_mixture():
+    frame = pd.DataFrame({"y": np.r_[np.random.default_rng(0).normal(0, 1, 150),
+                                     np.random.default_rng(1).normal(6, 1, 50)]})
+    model = bmm.mixture("y ~ 1", frame, k=2)
+    res = model.fit(draws=300, tune=300, chains=2, random_seed=2)
+    idata = res.posterior_predictive(random_seed=1)
+    rep = idata.posterior_predictive["y"].values.ravel()
+    # replicates reproduce the data's bimodality: a quarter of them above 3
+    assert abs(np.mean(rep > 3) - np.mean(frame["y"] > 3)) < 0.03
+    prior = model.prior_predictive(draws=200, random_seed=3)
+    assert prior.prior_predictive["y"].shape == (1, 200, 200)
