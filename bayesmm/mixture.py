@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pymc as pm
+import xarray as xr
 from scipy import stats as sps
 from scipy.special import logsumexp
 
@@ -269,8 +270,9 @@ class MixtureResults:
         C, D = post.sizes["chain"], post.sizes["draw"]
         if "posterior_predictive" in self.idata.groups():
             del self.idata.posterior_predictive
-        self.idata.add_groups(posterior_predictive={
-            self.design.response: (("chain", "draw", "obs"), rep.reshape(C, D, n))})
+        self.idata.add_groups(posterior_predictive=xr.Dataset(
+            {self.design.response: (("chain", "draw", "obs"), rep.reshape(C, D, n))},
+            coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(n)}))
         return self.idata
 
     def loo(self, **kwargs: Any) -> az.ELPDData:
