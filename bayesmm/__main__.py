@@ -9,8 +9,14 @@ from .datasets import simulate_growth
 
 def demo() -> None:
     """Fit ``Weight ~ Time`` with random intercepts and slopes by pig; print both summaries."""
+    import logging
+    import warnings
+
     from .api import mixedlm
 
+    # pip-installed PyTensor has no BLAS to link; its notice is not news to a demo user
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)
     data = simulate_growth()
     model = mixedlm("Weight ~ Time", data, groups="Pig", re_formula="~Time")
     print(model.fit(method="reml").summary())
