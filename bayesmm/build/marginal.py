@@ -24,7 +24,7 @@ from pytensor.tensor.slinalg import cholesky, solve_triangular
 from ..design import Design
 from ..priors import Prior
 from ..suffstats import SuffStats
-from .batched import normal_equations
+from .batched import forward_solve, normal_equations, unrolled_cholesky
 from .common import add_parameters, coords_of
 
 __all__ = ["beta_is_conjugate", "build_marginal", "marginal_applies"]
@@ -47,6 +47,27 @@ def normal_prior_moments(design: Design, priors: dict[str, Prior]) -> tuple[np.n
     return m0, s0
 
 
+UNROLL_P = 8  # p × p factorisations up to this size are unrolled
+
+
+def _logdet_quad(P: pt.TensorVariable, h: pt.TensorVariable
+                 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """log|P| and hᵀP⁻¹h for a small symmetric positive-definite P (p, p).
+
+    Unrolled into scalar operations for p ≤ :data:`UNROLL_P`: LAPACK's threaded routines,
+    called once per gradient on a tiny matrix, oversubscribe the cores when chains run in
+    parallel processes (measured on dietox: 173 s instead of 7 s of sampling).
+    """
+    p = int(P.type.shape[0])
+    if p > UNROLL_P:
+        LP = cholesky(P)
+        z = solve_triangular(LP, h, lower=True)
+        return 2.0 * pt.sum(pt.log(pt.diag(LP))), pt.dot(z, z)
+    L = unrolled_cholesky([[P[i, j] for j in range(p)] for i in range(p)])
+    z = forward_solve(L, [h[i] for i in range(p)])
+    return 2.0 * sum(pt.log(L[i][i]) for i in range(p)), sum(zi**2 for zi in z)
+
+
 def build_marginal(design: Design, priors: dict[str, Prior], stats: SuffStats) -> pm.Model:
     """PyMC model whose likelihood is the Gaussian marginal of ``y``."""
     conjugate = beta_is_conjugate(design, priors)
@@ -61,10 +82,9 @@ def build_marginal(design: Design, priors: dict[str, Prior], stats: SuffStats) -
             m0, s0 = normal_prior_moments(design, priors)
             P = A / s2 + np.diag(1.0 / s0**2)  # (p, p)
             h = c / s2 + m0 / s0**2  # (p,)
-            LP = cholesky(P)
-            z = solve_triangular(LP, h, lower=True)  # (p,)
+            logdet_P, hPh = _logdet_quad(P, h)
             quad = d / s2 + float(np.sum(m0**2 / s0**2)) + float(np.sum(np.log(s0**2)))
-            quad = quad + 2.0 * pt.sum(pt.log(pt.diag(LP))) - pt.dot(z, z)
+            quad = quad + logdet_P - hPh
         else:
             beta = params.beta
             quad = (d - 2.0 * pt.dot(beta, c) + pt.dot(beta, pt.dot(A, beta))) / s2
