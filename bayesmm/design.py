@@ -279,6 +279,34 @@ def _check_rank(X: np.ndarray, xnames: tuple[str, ...]) -> None:
         )
 
 
+def _prepare(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, int, Any,
+                                                            np.ndarray, tuple[str, ...]]:
+    """Run the checks shared by every design: data, response, missing rows, fixed effects.
+
+    Returns
+    -------
+    tuple
+        The cleaned data (index reset), rows dropped, formulae's matrices, X and its names.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
+    if data.columns.duplicated().any():
+        dup = data.columns[data.columns.duplicated()].tolist()
+        raise DataError(f"data: duplicate column names {dup}; rename them to be unique.")
+    if len(data) == 0:
+        raise DataError("data: the DataFrame is empty (0 rows); pass data with rows.")
+    _check_response(data, spec.response)
+    data, n_dropped = _drop_missing(data, _used_columns(spec, data))
+    if len(data) == 0:
+        raise DataError(
+            "data: no rows left after dropping missing values; check the used columns."
+        )
+    data = data.reset_index(drop=True)
+    dm, X, xnames = _matrix(spec.fixed, data, "formula")
+    _check_rank(X, xnames)
+    return data, n_dropped, dm, X, xnames
+
+
 def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     """Evaluate ``spec`` on ``data``.
 
@@ -299,22 +327,7 @@ def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     DataError, FormulaError
         For empty data, unknown columns, non-numeric responses, one-level groups.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
-    if data.columns.duplicated().any():
-        dup = data.columns[data.columns.duplicated()].tolist()
-        raise DataError(f"data: duplicate column names {dup}; rename them to be unique.")
-    if len(data) == 0:
-        raise DataError("data: the DataFrame is empty (0 rows); pass data with rows.")
-    _check_response(data, spec.response)
-    data, n_dropped = _drop_missing(data, _used_columns(spec, data))
-    if len(data) == 0:
-        raise DataError(
-            "data: no rows left after dropping missing values; check the used columns."
-        )
-    data = data.reset_index(drop=True)
-    dm, X, xnames = _matrix(spec.fixed, data, "formula")
-    _check_rank(X, xnames)
+    data, n_dropped, dm, X, xnames = _prepare(spec, data)
     by_factor: dict[str, list[RETerm]] = {}
     for term in spec.re_terms:
         by_factor.setdefault(term.factor, []).append(term)
@@ -414,14 +427,6 @@ def fixed_design(formula: str, data: pd.DataFrame) -> Design:
             f"formula: random-effects terms are not supported here; received {formula!r}."
         )
     spec = ModelSpec(response=response, fixed=fixed, re_terms=())
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
-    if len(data) == 0:
-        raise DataError("data: the DataFrame is empty (0 rows); pass data with rows.")
-    _check_response(data, response)
-    data, n_dropped = _drop_missing(data, _used_columns(spec, data))
-    data = data.reset_index(drop=True)
-    dm, X, xnames = _matrix(fixed, data, "formula")
-    _check_rank(X, xnames)
+    data, n_dropped, dm, X, xnames = _prepare(spec, data)
     return Design(y=data[response].to_numpy(dtype=float), X=X, xnames=xnames,
                   response=response, factors=(), n_dropped=n_dropped, fixed_terms=dm.common)
