@@ -15,7 +15,7 @@ from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
 from .errors import DataError, SpecificationError, describe
 from .infer.nuts import NutsOptions, sample_nuts
-from .infer.optimize import fit_point
+from .infer.point import default_point_method, point_fit
 from .priors import Prior, resolve_priors
 from .results import MixedLMPointResults, MixedLMResults
 from .spec import ModelSpec, Recipe, RETerm, spec_from_formula
@@ -118,6 +118,8 @@ class MixedLM:
         cov_re: str = "full",
         family: str = "gaussian",
         priors: Mapping[str, object] | None = None,
+        trials: str | None = None,
+        offset: str | None = None,
     ) -> MixedLM:
         """Create a model from a formula (statsmodels or lme4 spelling).
 
@@ -134,10 +136,14 @@ class MixedLM:
             Variance components nested in ``groups``, e.g. ``{"cask": "0 + C(cask)"}``.
         cov_re : {"full", "diagonal"}
             Correlated (LKJ) or independent random effects.
-        family : str
-            Response family.
+        family : {"gaussian", "t", "bernoulli", "binomial", "poisson", "negbin"}
+            Response family (logit link for Bernoulli/binomial, log for counts).
         priors : Mapping, optional
             Prior overrides.
+        trials : str, optional
+            Binomial trials column (or write the response as ``successes / trials``).
+        offset : str, optional
+            Column added to the linear predictor, e.g. log exposure for counts.
 
         Returns
         -------
@@ -158,12 +164,14 @@ class MixedLM:
         spec = spec_from_formula(
             formula, groups=groups, group_label=label, re_formula=re_formula,
             vc_formula=vc_formula, cov_re=cov_re, family=family, priors=priors,
+            trials=trials, offset=offset,
         )
         model = cls.__new__(cls)
         model._init(spec, make_design(spec, data), priors)
         kwargs = {"formula": formula, "groups": groups, "re_formula": re_formula,
                   "vc_formula": dict(vc_formula) if vc_formula else None, "cov_re": cov_re,
-                  "family": family, "priors": _prior_json(priors)}
+                  "family": family, "priors": _prior_json(priors), "trials": trials,
+                  "offset": offset}
         model.recipe = Recipe("formula", kwargs, data)
         return model
 
@@ -221,6 +229,8 @@ class MixedLM:
         Parameters
         ----------
         method : {"nuts", "reml", "ml", "map"}
+            For non-Gaussian families "ml" is the Laplace approximation (glmer) and "map"
+            its penalised form; "reml" is Gaussian only.
         draws, tune, chains, cores, random_seed, progressbar, target_accept
             Passed to :func:`pymc.sample`.
         sampler : {"pymc", "nutpie", "numpyro"}
@@ -230,7 +240,8 @@ class MixedLM:
         priors : Mapping, optional
             Overrides on top of those given to the model.
         reml : bool
-            Also compute the REML fit shown beside the posterior.
+            Also compute the point fit shown beside the posterior (REML, or Laplace ML for
+            other families).
 
         Returns
         -------
@@ -240,14 +251,16 @@ class MixedLM:
             raise SpecificationError(f"method: expected one of {_METHODS}; received {method!r}.")
         if method != "nuts":
             return MixedLMPointResults(self.spec, self.design, self.stats,
-                                       fit_point(self.stats, method))
+                                       point_fit(self.design, self.stats, method))
         options = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
                               random_seed=random_seed, progressbar=progressbar,
                               sampler=sampler, target_accept=target_accept)
         resolved = resolve_priors(self.design, {**self._prior_overrides, **(priors or {})})
         idata, build = sample_nuts(self.design, resolved, self.stats, options, marginal)
-        point = MixedLMPointResults(self.spec, self.design, self.stats,
-                                    fit_point(self.stats, "reml")) if reml else None
+        point = MixedLMPointResults(
+            self.spec, self.design, self.stats,
+            point_fit(self.design, self.stats, default_point_method(self.design)),
+        ) if reml else None
         return MixedLMResults(self.spec, self.design, self.stats, idata, build, point,
                               self.recipe)
 

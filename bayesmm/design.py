@@ -18,6 +18,7 @@ from formulae.parser import ParseError
 from formulae.scanner import ScanError
 
 from .errors import DataError, FormulaError, describe
+from .families import get_family
 from .spec import ModelSpec, RETerm, parse_lme4
 
 __all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "make_design"]
@@ -102,6 +103,14 @@ class Design:
         Rows dropped for missing values.
     fixed_terms : object
         formulae's common-effects matrix, for evaluating new data.
+    family : str
+        Response family (see :mod:`bayesmm.families`).
+    trials : ndarray, shape (N,), optional
+        Binomial trials.
+    offset : ndarray, shape (N,), optional
+        Added to the linear predictor.
+    trials_name, offset_name : str, optional
+        Their columns, to read them from new data.
     """
 
     y: np.ndarray
@@ -111,6 +120,11 @@ class Design:
     factors: tuple[FactorDesign, ...]
     n_dropped: int = 0
     fixed_terms: Any = None
+    family: str = "gaussian"
+    trials: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    trials_name: str | None = None
+    offset_name: str | None = None
 
     @property
     def n_obs(self) -> int:
@@ -125,6 +139,7 @@ def _used_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
     names = {tok for text in texts for tok in _IDENT.findall(text)}
     for term in spec.re_terms:
         names.update(term.factor.split(":"))
+    names.update(c for c in (spec.trials, spec.offset) if c)
     return [c for c in data.columns if c in names]
 
 
@@ -250,17 +265,18 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
     )
 
 
-def _check_response(data: pd.DataFrame, response: str) -> None:
-    """Raise unless the response is an existing numeric column."""
+def _check_response(data: pd.DataFrame, response: str, argument: str = "formula",
+                    what: str = "response") -> None:
+    """Raise unless the response (or trials/offset column) is an existing numeric column."""
     if response not in data.columns:
         raise FormulaError(
-            f"formula: unknown response column {response!r}; available columns: "
+            f"{argument}: unknown {what} column {response!r}; available columns: "
             f"{list(data.columns)}."
         )
     col = data[response]
     if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
         raise DataError(
-            f"formula: response {response!r} must be numeric; received dtype "
+            f"{argument}: {what} {response!r} must be numeric; received dtype "
             f"{col.dtype}. Convert it with pd.to_numeric or choose a numeric column."
         )
 
@@ -296,6 +312,9 @@ def _prepare(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, int, An
     if len(data) == 0:
         raise DataError("data: the DataFrame is empty (0 rows); pass data with rows.")
     _check_response(data, spec.response)
+    for arg, col in (("trials", spec.trials), ("offset", spec.offset)):
+        if col is not None:
+            _check_response(data, col, arg, arg)
     data, n_dropped = _drop_missing(data, _used_columns(spec, data))
     if len(data) == 0:
         raise DataError(
@@ -332,14 +351,22 @@ def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     for term in spec.re_terms:
         by_factor.setdefault(term.factor, []).append(term)
     factors = tuple(_factor_design(terms, data) for terms in by_factor.values())
+    y = data[spec.response].to_numpy(dtype=float)
+    trials = None if spec.trials is None else data[spec.trials].to_numpy(dtype=float)
+    get_family(spec.family).check(y, trials)
     return Design(
-        y=data[spec.response].to_numpy(dtype=float),
+        y=y,
         X=X,
         xnames=xnames,
         response=spec.response,
         factors=factors,
         n_dropped=n_dropped,
         fixed_terms=dm.common,
+        family=spec.family,
+        trials=trials,
+        offset=None if spec.offset is None else data[spec.offset].to_numpy(dtype=float),
+        trials_name=spec.trials,
+        offset_name=spec.offset,
     )
 
 

@@ -16,7 +16,7 @@ import arviz as az
 from .api import RE_PREFIX, MixedLM
 from .design import MissingDataWarning
 from .errors import DataError
-from .infer.optimize import fit_point
+from .infer.point import default_point_method, point_fit
 from .priors import Prior
 from .results import MixedLMPointResults, MixedLMResults
 
@@ -65,8 +65,9 @@ def load(path: str | os.PathLike) -> MixedLMResults:
                             exog_re, priors=priors)
     reml = None
     if recipe["reml"]:
+        method = default_point_method(model.design)
         reml = MixedLMPointResults(model.spec, model.design, model.stats,
-                                   fit_point(model.stats, "reml"))
+                                   point_fit(model.design, model.stats, method))
     del idata.constant_data
     return MixedLMResults(model.spec, model.design, model.stats, idata, recipe["build"], reml,
                           model.recipe)

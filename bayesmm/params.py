@@ -59,7 +59,7 @@ def values(params: list[CovParam], psis: list[np.ndarray]) -> np.ndarray:
 
 
 def cov_values(
-    design: Design, psis: list[np.ndarray], scale: np.ndarray | float, kind: str = "var"
+    design: Design, psis: list[np.ndarray], scale: np.ndarray | float | None, kind: str = "var"
 ) -> dict[str, np.ndarray]:
     """Compute the reported covariance rows and residual row on the variance or SD scale.
 
@@ -68,8 +68,9 @@ def cov_values(
     design : Design
     psis : list of ndarray
         Ψ of every factor, shape ``(..., q, q)`` (a point estimate or draws).
-    scale : float or ndarray
-        Residual variance σ² (same leading shape as ``psis``).
+    scale : float or ndarray or None
+        Residual variance σ² (same leading shape as ``psis``); ``None`` for a family
+        without one (no residual row).
     kind : {"var", "sd"}
         ``"var"``: statsmodels' ``Var``/``Cov`` rows and ``Scale``; ``"sd"``: lme4/brms'
         ``SD``/``Corr`` rows and ``Residual SD``.
@@ -97,6 +98,8 @@ def cov_values(
                 out[f"{stem} Corr"] = value / denom
             continue
         out[p.name] = value
+    if scale is None:
+        return out
     if kind == "sd":
         out["Residual SD"] = np.sqrt(scale)
     else:

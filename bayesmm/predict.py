@@ -16,8 +16,9 @@ import xarray as xr
 
 from .design import Design, FactorDesign, _group_labels
 from .errors import DataError, SpecificationError
+from .families import get_family
 
-__all__ = ["NewDesign", "new_design", "predict_draws"]
+__all__ = ["NewDesign", "fitted_design", "new_design", "predict_draws"]
 
 NewGroups = Literal["sample", "zero", "error"]
 
@@ -35,12 +36,32 @@ class NewDesign:
         unseen level.
     new_levels : tuple of tuple
         Unseen levels of every factor.
+    trials, offset : ndarray, shape (n,), optional
+        Binomial trials and the offset of the rows.
     """
 
     X: np.ndarray
     Z: tuple[np.ndarray, ...]
     codes: tuple[np.ndarray, ...]
     new_levels: tuple[tuple, ...]
+    trials: np.ndarray | None = None
+    offset: np.ndarray | None = None
+
+
+def fitted_design(design: Design) -> NewDesign:
+    """Describe the fitted rows as a :class:`NewDesign`."""
+    f = design.factors
+    return NewDesign(design.X, tuple(x.Z for x in f), tuple(x.codes for x in f),
+                     tuple(() for _ in f), design.trials, design.offset)
+
+
+def _column(data: pd.DataFrame, name: str | None, argument: str) -> np.ndarray | None:
+    """Read a numeric column of new data (trials, offset); None when the model has none."""
+    if name is None:
+        return None
+    if name not in data.columns:
+        raise DataError(f"new_data: missing column {name!r} needed as the model's {argument}.")
+    return data[name].to_numpy(dtype=float)
 
 
 def _evaluate(terms: object, data: pd.DataFrame, argument: str) -> np.ndarray:
@@ -79,7 +100,9 @@ def new_design(design: Design, data: pd.DataFrame) -> NewDesign:
         c, u = _factor_codes(f, data)
         codes.append(c)
         unseen.append(u)
-    return NewDesign(X, tuple(Zs), tuple(codes), tuple(unseen))
+    return NewDesign(X, tuple(Zs), tuple(codes), tuple(unseen),
+                     _column(data, design.trials_name, "trials"),
+                     _column(data, design.offset_name, "offset"))
 
 
 def predict_draws(
@@ -101,6 +124,8 @@ def predict_draws(
         Cholesky factor of every factor's Ψ per draw, (S, q, q).
     new : NewDesign
     kind : {"mean", "response"}
+        ``"mean"``: the inverse link of the linear predictor (the success probability for
+        binomial models); ``"response"``: draws of the response (successes for binomial).
     new_groups : {"sample", "zero", "error"}
     rng : numpy.random.Generator
 
@@ -116,7 +141,9 @@ def predict_draws(
         )
     beta = posterior["beta"].values  # (C, D, p)
     C, D = beta.shape[:2]
-    mu = np.einsum("np,cdp->cdn", new.X, beta)  # (C, D, n)
+    mu = np.einsum("np,cdp->cdn", new.X, beta)  # (C, D, n)   linear predictor
+    if new.offset is not None:
+        mu += new.offset
     for f, Z, codes, unseen, L in zip(design.factors, new.Z, new.codes, new.new_levels, chols,
                                       strict=True):
         if unseen and new_groups == "error":
@@ -132,6 +159,8 @@ def predict_draws(
                 fresh = np.einsum("sij,skj->ski", L, z).reshape(C, D, len(unseen), f.q)
             b = np.concatenate([b, fresh], axis=2)  # (C, D, G + U, q)
         mu += np.einsum("nq,cdnq->cdn", Z, b[:, :, codes, :])
-    if kind == "response":
-        mu += posterior["sigma"].values[..., None] * rng.standard_normal(mu.shape)
-    return mu
+    family = get_family(design.family)
+    if kind == "mean":
+        return family.inverse_link(mu)
+    aux = {a.name: posterior[a.name].values[..., None] for a in family.aux}  # (C, D, 1)
+    return family.sample(rng, mu, new.trials, aux)

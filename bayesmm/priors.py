@@ -1,11 +1,15 @@
 """Default priors scaled to the data, and the :class:`Prior` value object users override them with.
 
-Defaults (weakly informative, on the response scale):
+Defaults (weakly informative, on the link scale; s = sd(y) for the identity link, 1 for the
+logit and log links):
 
-* ``Intercept`` ~ Normal(mean(y), 2.5 sd(y)); slope ``x`` ~ Normal(0, 2.5 sd(y) / sd(x));
-* ``sigma`` (residual SD) ~ HalfNormal(sd(y));
-* ``sd(col|group)`` ~ HalfNormal(sd(y) / sd(col)) (sd(col) = 1 for an intercept);
-* ``corr(group)`` ~ LKJ(η = 2) for a correlated block.
+* ``Intercept`` ~ Normal(m, 2.5 s) with m = mean(y) (identity), the logit of the pooled
+  proportion (binomial, Bernoulli) or log(mean(y)) (Poisson, negative binomial), less the mean
+  offset; slope ``x`` ~ Normal(0, 2.5 s / sd(x));
+* ``sd(col|group)`` ~ HalfNormal(s / sd(col)) (sd(col) = 1 for an intercept);
+* ``corr(group)`` ~ LKJ(η = 2) for a correlated block;
+* the family's own parameters: ``sigma`` (Gaussian, Student-t) ~ HalfNormal(sd(y)),
+  ``nu`` (Student-t) ~ Gamma(2, 0.1) and ``alpha`` (negative binomial) ~ Gamma(2, 0.1), as brms.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pymc as pm
 
 from .design import Design, FactorDesign
 from .errors import SpecificationError, describe
+from .families import get_family
 
 __all__ = ["Prior", "default_priors", "resolve_priors", "sd_key", "corr_key"]
 
@@ -81,18 +86,36 @@ def _col_scale(col: np.ndarray) -> float:
     return sd if sd > 1e-12 else 1.0
 
 
+def _intercept_mean(design: Design) -> float:
+    """Centre of the intercept's prior: the pooled mean on the link scale, less the offset."""
+    y, n = design.y, design.trials
+    link = get_family(design.family).link
+    if link == "logit":
+        pooled = (y.sum() + 0.5) / ((y.size if n is None else n.sum()) + 1.0)
+        centre = float(np.log(pooled / (1 - pooled)))
+    elif link == "log":
+        centre = float(np.log(np.mean(y) + 0.1))
+    else:
+        centre = float(np.mean(y))
+    return centre - (0.0 if design.offset is None else float(np.mean(design.offset)))
+
+
 def default_priors(design: Design) -> dict[str, Prior]:
     """Weakly informative priors scaled to ``design``'s response and predictors."""
     y = design.y
-    sy = _col_scale(y)
+    family = get_family(design.family)
+    sy = _col_scale(y) if family.link == "identity" else 1.0
     priors: dict[str, Prior] = {}
     for j, name in enumerate(design.xnames):
         col = design.X[:, j]
         if np.ptp(col) == 0:
-            priors[name] = Prior("Normal", mu=float(np.mean(y)), sigma=2.5 * sy)
+            priors[name] = Prior("Normal", mu=_intercept_mean(design), sigma=2.5 * sy)
         else:
             priors[name] = Prior("Normal", mu=0.0, sigma=2.5 * sy / _col_scale(col))
-    priors["sigma"] = Prior("HalfNormal", sigma=sy)
+    for aux in family.aux:
+        dist, params = aux.prior
+        priors[aux.name] = Prior(dist, **{k: _col_scale(y) if v is None else v
+                                          for k, v in params.items()})
     for factor in design.factors:
         for block in factor.blocks:
             if block.kind == "vc":

@@ -17,11 +17,13 @@ from . import plots
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
 from .errors import SpecificationError
+from .families import Family, get_family
 from .infer.effects import factor_chol, group_loglik
 from .infer.information import cov_param_se
-from .infer.optimize import PointFit, fit_point
+from .infer.optimize import PointFit
+from .infer.point import point_fit, point_methods
 from .params import cov_params, cov_values, re_names
-from .predict import NewDesign, new_design, predict_draws
+from .predict import fitted_design, new_design, predict_draws
 from .report import Summary
 from .spec import ModelSpec, Recipe
 from .suffstats import SuffStats
@@ -29,6 +31,11 @@ from .suffstats import SuffStats
 __all__ = ["MixedLMPointResults", "MixedLMResults"]
 
 _TITLE = "Mixed Linear Model Regression Results"
+
+
+def _title(family: Family) -> str:
+    """Statsmodels' title for Gaussian models; ``"Binomial (logit) Mixed GLM Results"`` else."""
+    return _TITLE if family.name == "gaussian" else f"{family.title} Mixed GLM Results"
 
 
 def _group_sizes(design: Design) -> np.ndarray:
@@ -40,8 +47,9 @@ def _base_header(design: Design, method: str, scale: float, llf: str, converged:
                  ) -> list[tuple[str, str]]:
     """Statsmodels' header (left column first, then right)."""
     sizes = _group_sizes(design)
+    family = get_family(design.family)
     left = [
-        ("Model", "MixedLM"),
+        ("Model", "MixedLM" if family.name == "gaussian" else "MixedGLM"),
         ("No. Observations", str(design.n_obs)),
         ("No. Groups", str(design.factors[0].n_levels)),
         ("Min. group size", str(sizes.min())),
@@ -51,7 +59,7 @@ def _base_header(design: Design, method: str, scale: float, llf: str, converged:
     right = [
         ("Dependent Variable", design.response),
         ("Method", method),
-        ("Scale", f"{scale:.4f}"),
+        ("Scale", f"{scale:.4f}") if family.has_scale else ("Family", family.title),
         ("Log-Likelihood", llf),
         ("Converged", converged),
     ]
@@ -91,6 +99,11 @@ class _Fitted:
         """Number of observations used."""
         return self.design.n_obs
 
+    @property
+    def family(self) -> Family:
+        """The response family."""
+        return get_family(self.design.family)
+
     def _cov_re_frame(self, psi: np.ndarray) -> pd.DataFrame:
         """Ψ of the first factor's random effects (without variance components)."""
         cols = _re_columns(self.design)
@@ -129,14 +142,19 @@ class MixedLMPointResults(_Fitted):
         variance parameterisation; NaN at a singular fit.
         """
         cps = cov_params(self.design)
+        names = [p.name for p in cps]
+        if self.family.name != "gaussian":  # glmer reports none either
+            extra = [a.label for a in self.family.aux]
+            return pd.Series(np.nan, index=names + extra)
         phi = np.array([self.psis[p.factor][p.row, p.col] for p in cps])
         se = cov_param_se(self.stats, self.design, phi, self.fit.scale, self.fit.method)
-        return pd.Series(se, index=[p.name for p in cps] + ["Scale"])
+        return pd.Series(se, index=names + ["Scale"])
 
     @property
     def method(self) -> str:
-        """``"REML"``, ``"ML"`` or ``"MAP"``."""
-        return self.fit.method.upper()
+        """``"REML"``, ``"ML"`` or ``"MAP"`` (``"Laplace ML"`` for other families)."""
+        name = self.fit.method.upper()
+        return name if self.family.name == "gaussian" else f"Laplace {name}"
 
     @property
     def fe_params(self) -> pd.Series:
@@ -161,7 +179,9 @@ class MixedLMPointResults(_Fitted):
 
     @property
     def scale(self) -> float:
-        """Residual variance σ²."""
+        """Residual variance σ² (1 for a family without one)."""
+        if "sigma" in self.fit.aux:
+            return self.fit.aux["sigma"] ** 2
         return self.fit.scale
 
     @property
@@ -182,7 +202,7 @@ class MixedLMPointResults(_Fitted):
     @property
     def df_modelwc(self) -> int:
         """Number of parameters: fixed effects, covariance parameters and the scale."""
-        return len(self.design.xnames) + self.fit.theta.size + 1
+        return len(self.design.xnames) + self.fit.theta.size + len(self.family.aux)
 
     @property
     def aic(self) -> float:
@@ -211,11 +231,15 @@ class MixedLMPointResults(_Fitted):
 
     def cov_table(self, cov_scale: str = "var") -> pd.DataFrame:
         """Covariance rows and the residual with standard errors (delta method for SDs)."""
-        values = cov_values(self.design, self.psis, self.scale, cov_scale)
+        scale = self.scale if self.family.has_scale else None
+        values = cov_values(self.design, self.psis, scale, cov_scale)
+        values.update({a.label: np.asarray(self.fit.aux[a.name]) for a in self.family.aux
+                       if a.name != "sigma"})
         se = self.bse_cov.to_numpy()
         if cov_scale == "sd":
             v = np.array([float(x) for x in values.values()])
-            is_sd = np.array([not k.endswith(" Corr") for k in values])
+            is_sd = np.array([not k.endswith(" Corr") and k in self._sd_rows(values)
+                              for k in values])
             with np.errstate(invalid="ignore", divide="ignore"):
                 se = np.where(is_sd, se / (2 * v), np.nan)
         coef = np.array([float(v) for v in values.values()])
@@ -235,7 +259,9 @@ class MixedLMPointResults(_Fitted):
             "Coef.": fe, "Std.Err.": se, "z": z, "P>|z|": 2 * sps.norm.sf(np.abs(z)),
             "[0.025": fe - 1.959964 * se, "0.975]": fe + 1.959964 * se,
         })
-        cov_rows = self.cov_table(cov_scale).iloc[:-1]
+        cov_rows = self.cov_table(cov_scale)
+        if self.family.has_scale:
+            cov_rows = cov_rows.drop(index=cov_rows.index[len(cov_params(self.design))])
         table = pd.concat([table, cov_rows]).astype(float)
         notes = []
         if self.singular:
@@ -245,7 +271,12 @@ class MixedLMPointResults(_Fitted):
             notes.append("The optimum did not pass the gradient check.")
         header = _base_header(self.design, self.method, self.scale, f"{self.llf:.4f}",
                               "Yes" if self.converged else "No")
-        return Summary(_TITLE, header, table, notes)
+        return Summary(_title(self.family), header, table, notes)
+
+    def _sd_rows(self, values: dict) -> list[str]:
+        """Rows of ``values`` that are SDs (covariance rows and the residual, not ν or α)."""
+        aux = {a.label for a in self.family.aux if a.name != "sigma"}
+        return [k for k in values if k not in aux]
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,7 +332,9 @@ class MixedLMResults(_Fitted):
 
     @property
     def scale(self) -> float:
-        """Posterior mean of the residual variance σ²."""
+        """Posterior mean of the residual variance σ² (1 for a family without one)."""
+        if "sigma" not in self.posterior:
+            return 1.0
         return float((self.posterior["sigma"] ** 2).mean())
 
     @property
@@ -322,7 +355,9 @@ class MixedLMResults(_Fitted):
         post = self.posterior
         data = {name: post["beta"].sel(coef=name).drop_vars("coef") for name in self.design.xnames}
         dims = ("chain", "draw")
-        rows = cov_values(self.design, self.psi_draws, (post["sigma"] ** 2).values, cov_scale)
+        scale = (post["sigma"] ** 2).values if self.family.has_scale else None
+        rows = cov_values(self.design, self.psi_draws, scale, cov_scale)
+        rows.update({a.label: post[a.name].values for a in self.family.aux if a.name != "sigma"})
         data.update({k: xr.DataArray(v, dims=dims) for k, v in rows.items()})
         return xr.Dataset(data, coords={"chain": post.chain, "draw": post.draw})
 
@@ -334,10 +369,11 @@ class MixedLMResults(_Fitted):
         xarray.DataArray
             Dims ``(chain, draw, <label>_level)``.
         """
-        if len(self.design.factors) != 1:
+        if len(self.design.factors) != 1 or self.family.name != "gaussian":
             raise SpecificationError(
-                "kind: leave-one-group-out needs one grouping factor; this model has "
-                f"{len(self.design.factors)}. Use kind='obs'."
+                "kind: leave-one-group-out needs a Gaussian model with one grouping factor; "
+                f"this model has family={self.family.name!r} and {len(self.design.factors)} "
+                "factor(s). Use kind='obs'."
             )
         f = self.design.factors[0]
         ll = group_loglik(self.design, self.stats, self.posterior)
@@ -389,23 +425,26 @@ class MixedLMResults(_Fitted):
         groups["constant_data"] = xr.Dataset.from_dataframe(frame)
         az.InferenceData(**groups).to_netcdf(str(path))
 
-    def point(self, method: str = "reml") -> MixedLMPointResults:
-        """REML, ML or penalised-MAP fit of the same model (REML is cached from ``fit``)."""
-        if method == "reml" and self.reml is not None:
+    def point(self, method: str | None = None) -> MixedLMPointResults:
+        """REML, ML or penalised-MAP fit of the same model (the one shown is cached).
+
+        Parameters
+        ----------
+        method : {"reml", "ml", "map"}, optional
+            Default: REML, or the Laplace ML fit for non-Gaussian families.
+        """
+        method = method or point_methods(self.design)[0]
+        if self.reml is not None and self.reml.fit.method == method:
             return self.reml
-        if method not in ("reml", "ml", "map"):
-            raise SpecificationError(
-                f"method: expected 'reml', 'ml' or 'map'; received {method!r}."
-            )
         return MixedLMPointResults(self.spec, self.design, self.stats,
-                                   fit_point(self.stats, method))  # type: ignore[arg-type]
+                                   point_fit(self.design, self.stats, method))
 
     def compare_estimates(self, hdi_prob: float = 0.94, cov_scale: str = "var") -> pd.DataFrame:
         """One row per reported parameter: REML, ML, MAP and the posterior mean, SD and HDI."""
         post = self.summary(hdi_prob=hdi_prob, reml=False, cov_scale=cov_scale).table
         lo, hi = [c for c in post.columns if c.startswith("hdi_")]
         out = pd.DataFrame(index=post.index)
-        for method in ("reml", "ml", "map"):
+        for method in point_methods(self.design):
             point = self.point(method)
             values = pd.concat([point.fe_params, point.cov_table(cov_scale)["Coef."]])
             out[method.upper()] = values.reindex(out.index)
@@ -427,7 +466,8 @@ class MixedLMResults(_Fitted):
         new_data : pandas.DataFrame, optional
             Rows to predict (the fitted rows when omitted).
         kind : {"mean", "response"}
-            ``"mean"``: Xβ + Zb; ``"response"`` adds the residual noise.
+            ``"mean"``: the inverse link of Xβ + Zb (+ offset); ``"response"``: draws of
+            the response (residual noise added; successes for binomial models).
         new_groups : {"sample", "zero", "error"}
             Unseen groups get an independent N(0, Ψ) draw each (``"sample"``), zero, or an
             error naming them.
@@ -440,9 +480,7 @@ class MixedLMResults(_Fitted):
         """
         post = self.posterior
         if new_data is None:
-            f = self.design.factors
-            new = NewDesign(self.design.X, tuple(x.Z for x in f), tuple(x.codes for x in f),
-                            tuple(() for _ in f))
+            new = fitted_design(self.design)
         else:
             new = new_design(self.design, new_data)
         chols = [factor_chol(f, post) for f in self.design.factors]
@@ -514,12 +552,13 @@ class MixedLMResults(_Fitted):
         if reml and self.reml is not None:
             point = pd.concat([self.reml.summary().table.iloc[: len(self.design.xnames)],
                                self.reml.cov_table(cov_scale)])
-            table["REML Coef."] = point["Coef."].reindex(table.index)
-            table["REML Std.Err."] = point["Std.Err."].reindex(table.index)
+            label = self.reml.fit.method.upper()
+            table[f"{label} Coef."] = point["Coef."].reindex(table.index)
+            table[f"{label} Std.Err."] = point["Std.Err."].reindex(table.index)
         diag = self.diagnostics()
         post = self.posterior
         method = f"NUTS {post.sizes['chain']}x{post.sizes['draw']} ({self.build})"
-        llf = f"{self.reml.llf:.4f} (REML)" if self.reml is not None else ""
+        llf = f"{self.reml.llf:.4f} ({self.reml.method})" if self.reml is not None else ""
         ok = diag["max_rhat"] <= 1.01 and diag["divergences"] == 0
         header = _base_header(self.design, method, self.scale, llf, "Yes" if ok else "No")
         notes = [
@@ -527,8 +566,9 @@ class MixedLMResults(_Fitted):
             f"min ESS bulk: {diag['min_ess_bulk']:.0f}."
         ]
         if self.reml is not None and self.reml.singular:
-            notes.append("REML fit is singular (a variance at zero); the posterior is not.")
+            notes.append(f"{self.reml.method} fit is singular (a variance at zero); the "
+                         "posterior is not.")
         if diag["max_rhat"] > 1.01 or diag["min_ess_bulk"] < 400 or diag["divergences"] > 0:
             notes.append("Warning: sampling diagnostics fail the usual thresholds "
                          "(R-hat > 1.01, ESS < 400 or divergences > 0).")
-        return Summary(_TITLE, header, table, notes, digits=3)
+        return Summary(_title(self.family), header, table, notes, digits=3)

@@ -10,17 +10,22 @@ Nothing here looks at data; :mod:`bayesmm.design` evaluates the spec against a D
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
 from .errors import FormulaError, SpecificationError, describe
+from .families import get_family
 
 __all__ = ["ModelSpec", "RETerm", "VCTerm", "parse_lme4", "spec_from_formula"]
 
 CovKind = Literal["full", "diagonal"]
-FAMILIES = ("gaussian",)
+_TRIALS_LHS = (
+    re.compile(r"^\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*/\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*$"),
+    re.compile(r"^\s*p\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*,\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)\s*$"),
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,10 @@ class ModelSpec:
         Response family.
     priors : Mapping
         User-supplied prior overrides, by parameter name.
+    trials : str, optional
+        Column of binomial trials.
+    offset : str, optional
+        Column added to the linear predictor with coefficient 1.
     """
 
     response: str
@@ -88,6 +97,8 @@ class ModelSpec:
     re_terms: tuple[RETerm, ...]
     family: str = "gaussian"
     priors: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    trials: str | None = None
+    offset: str | None = None
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -244,6 +255,8 @@ def spec_from_formula(
     cov_re: CovKind = "full",
     family: str = "gaussian",
     priors: Mapping[str, object] | None = None,
+    trials: str | None = None,
+    offset: str | None = None,
 ) -> ModelSpec:
     """Build a :class:`ModelSpec` from either spelling.
 
@@ -265,6 +278,10 @@ def spec_from_formula(
         Response family.
     priors : Mapping, optional
         Prior overrides.
+    trials : str, optional
+        Column of binomial trials (or write the response as ``successes / trials``).
+    offset : str, optional
+        Column added to the linear predictor (e.g. log exposure for Poisson counts).
 
     Returns
     -------
@@ -275,11 +292,19 @@ def spec_from_formula(
         raise SpecificationError(
             f"cov_re: expected 'full' or 'diagonal'; received {cov_re!r}."
         )
-    if family not in FAMILIES:
-        raise SpecificationError(
-            f"family: expected one of {FAMILIES}; received {family!r}."
-        )
+    fam = get_family(family)
     response, fixed, terms = parse_lme4(formula)
+    response, fixed, trials = _split_trials(response, fixed, trials, fam.needs_trials, family)
+    for arg, value in (("trials", trials), ("offset", offset)):
+        if value is not None and not isinstance(value, str):
+            raise SpecificationError(
+                f"{arg}: expected a column name; received {describe(value)}. Add the values "
+                f"to the DataFrame and pass the column's name."
+            )
+    if offset is not None and fam.name == "gaussian":
+        raise SpecificationError(
+            "offset: a Gaussian model has no offset; subtract it from the response instead."
+        )
     if groups is not None:
         if terms:
             raise SpecificationError(
@@ -318,7 +343,34 @@ def spec_from_formula(
         re_terms=tuple(terms),
         family=family,
         priors=MappingProxyType(dict(priors or {})),
+        trials=trials,
+        offset=offset,
     )
+
+
+def _split_trials(response: str, fixed: str, trials: str | None, needs_trials: bool,
+                  family: str) -> tuple[str, str, str | None]:
+    """Read ``successes / trials`` or ``p(successes, trials)`` off a binomial response."""
+    for pattern in _TRIALS_LHS:
+        match = pattern.match(response)
+        if match:
+            if not needs_trials:
+                raise FormulaError(
+                    f"formula: the response {response!r} gives successes and trials, which "
+                    f"only family='binomial' uses; received family={family!r}."
+                )
+            if trials is not None:
+                raise SpecificationError(
+                    f"trials: given both in the formula ({response!r}) and as "
+                    f"trials={trials!r}; use one."
+                )
+            succ, trials = match.group(1), match.group(2)
+            return succ, f"{succ} ~ {fixed.split('~', 1)[1].strip()}", trials
+    if trials is not None and not needs_trials:
+        raise SpecificationError(
+            f"trials: only family='binomial' has trials; received family={family!r}."
+        )
+    return response, fixed, trials
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,6 +13,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..design import Design, FactorDesign
+from ..families import get_family
 from ..priors import Prior, corr_key, sd_key
 
 __all__ = ["Params", "add_parameters", "coords_of", "effect_dims", "sd_names"]
@@ -26,14 +27,20 @@ class Params:
     ----------
     beta : TensorVariable, shape (p,), or None
         None when β is integrated out (marginal build with Normal priors).
-    sigma : TensorVariable, scalar
+    aux : dict
+        The family's own parameters by name (``sigma``, ``nu``, ``alpha``).
     chols : tuple of TensorVariable, each shape (q_f, q_f)
         Lower Cholesky factor of every factor's random-effects covariance Ψ_f.
     """
 
     beta: pt.TensorVariable | None
-    sigma: pt.TensorVariable
+    aux: dict[str, pt.TensorVariable]
     chols: tuple[pt.TensorVariable, ...]
+
+    @property
+    def sigma(self) -> pt.TensorVariable:
+        """Residual SD (Gaussian and Student-t families)."""
+        return self.aux["sigma"]
 
 
 def effect_dims(factor: FactorDesign) -> tuple[str, str]:
@@ -99,7 +106,7 @@ def _factor_chol(factor: FactorDesign, priors: dict[str, Prior]) -> pt.TensorVar
 
 def add_parameters(design: Design, priors: dict[str, Prior], include_beta: bool = True
                    ) -> Params:
-    """Register β (unless integrated out), σ and every factor's covariance."""
+    """Register β (unless integrated out), the family's parameters and every covariance."""
     fe = [priors[name] for name in design.xnames]
     if not include_beta:
         beta = None
@@ -109,6 +116,6 @@ def add_parameters(design: Design, priors: dict[str, Prior], include_beta: bool 
     else:
         betas = [p.create(f"_beta{j}") for j, p in enumerate(fe)]
         beta = pm.Deterministic("beta", pt.stack(betas), dims="coef")
-    sigma = priors["sigma"].create("sigma")
+    aux = {a.name: priors[a.name].create(a.name) for a in get_family(design.family).aux}
     chols = tuple(_factor_chol(f, priors) for f in design.factors)
-    return Params(beta, sigma, chols)
+    return Params(beta, aux, chols)

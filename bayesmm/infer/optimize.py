@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize
@@ -43,6 +43,8 @@ class PointFit:
         Criterion reached from each start.
     blups : ndarray, shape (B, m)
         Conditional modes of the random effects.
+    aux : dict
+        Estimates of a generalised model's own parameters (``sigma``, ``nu``, ``alpha``).
     """
 
     method: str
@@ -57,6 +59,7 @@ class PointFit:
     singular: bool
     starts: np.ndarray
     blups: np.ndarray
+    aux: dict[str, float] = field(default_factory=dict)
 
 
 def _starts(stats: SuffStats) -> list[np.ndarray]:

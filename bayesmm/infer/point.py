@@ -1,0 +1,41 @@
+"""Point estimates of any model: REML/ML/MAP (Gaussian) or Laplace ML/MAP (other families)."""
+
+from __future__ import annotations
+
+from ..design import Design
+from ..errors import SpecificationError
+from ..suffstats import SuffStats
+from .laplace import fit_laplace
+from .optimize import PointFit, fit_point
+
+__all__ = ["default_point_method", "point_fit", "point_methods"]
+
+
+def point_methods(design: Design) -> tuple[str, ...]:
+    """Point methods the design supports (REML needs a Gaussian model)."""
+    return ("reml", "ml", "map") if design.family == "gaussian" else ("ml", "map")
+
+
+def default_point_method(design: Design) -> str:
+    """Name the estimate shown beside the posterior: REML, or Laplace ML for other families."""
+    return point_methods(design)[0]
+
+
+def point_fit(design: Design, stats: SuffStats | None, method: str) -> PointFit:
+    """Fit ``design`` by ``method``.
+
+    Raises
+    ------
+    SpecificationError
+        For REML on a non-Gaussian family.
+    """
+    allowed = point_methods(design)
+    if method not in allowed:
+        raise SpecificationError(
+            f"method: family={design.family!r} supports {allowed} (REML is defined for "
+            f"Gaussian models only; 'ml' is glmer's Laplace fit); received {method!r}."
+        )
+    if design.family == "gaussian":
+        assert stats is not None
+        return fit_point(stats, method)  # type: ignore[arg-type]
+    return fit_laplace(design, method)
