@@ -223,6 +223,7 @@ class MixedLM:
         priors: Mapping[str, object] | None = None,
         reml: bool = True,
         target_accept: float = 0.8,
+        log_likelihood: bool | None = None,
     ) -> MixedLMResults | MixedLMPointResults:
         """Fit by NUTS (default) or by REML / ML / penalised MAP.
 
@@ -242,6 +243,10 @@ class MixedLM:
         reml : bool
             Also compute the point fit shown beside the posterior (REML, or Laplace ML for
             other families).
+        log_likelihood : bool, optional
+            Store the pointwise log-likelihood (chains × draws × rows values) for LOO. By
+            default only when it holds at most 25 million values; ``loo()`` computes it on
+            demand otherwise.
 
         Returns
         -------
@@ -254,7 +259,8 @@ class MixedLM:
                                        point_fit(self.design, self.stats, method))
         options = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
                               random_seed=random_seed, progressbar=progressbar,
-                              sampler=sampler, target_accept=target_accept)
+                              sampler=sampler, target_accept=target_accept,
+                              log_likelihood=log_likelihood)
         resolved = resolve_priors(self.design, {**self._prior_overrides, **(priors or {})})
         idata, build = sample_nuts(self.design, resolved, self.stats, options, marginal)
         point = MixedLMPointResults(

@@ -1,8 +1,10 @@
-"""Data sets: Rdatasets-style CSVs from a local folder, and a simulated growth-curve set."""
+"""Data sets: Rdatasets CSVs (a local folder or a download cache) and a simulated growth set."""
 
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,54 @@ from .errors import DataError
 __all__ = ["load_dataset", "simulate_growth"]
 
 
-def load_dataset(name: str, data_home: str | os.PathLike | None = None) -> pd.DataFrame:
+RDATASETS = "https://vincentarelbundock.github.io/Rdatasets/csv/{package}/{name}.csv"
+PACKAGES = {
+    "dietox": "geepack", "sleepstudy": "lme4", "Dyestuff": "lme4", "Dyestuff2": "lme4",
+    "Penicillin": "lme4", "Pastes": "lme4", "cbpp": "lme4", "Orthodont": "nlme",
+    "Rail": "nlme", "ergoStool": "nlme", "Exam": "mlmRev", "Hsb82": "mlmRev",
+    "radon": "HLMdiag", "faithful": "datasets", "galaxies": "MASS",
+}
+
+
+def cache_dir() -> Path:
+    """Download cache: ``BAYESMM_CACHE`` or ``~/.cache/bayesmm``."""
+    return Path(os.environ.get("BAYESMM_CACHE", Path.home() / ".cache" / "bayesmm"))
+
+
+def _download(name: str, package: str | None) -> Path:
+    """Fetch ``<name>.csv`` from Rdatasets into the cache (once) and return its path."""
+    path = cache_dir() / f"{name}.csv"
+    if path.is_file():
+        return path
+    package = package or PACKAGES.get(name)
+    if package is None:
+        raise DataError(
+            f"name: {name!r} is not a known data set {sorted(PACKAGES)}; pass package= "
+            "(its R package on Rdatasets) or data_home= with a local CSV."
+        )
+    url = RDATASETS.format(package=package, name=name)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
+            payload = response.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise DataError(
+            f"name: could not download {name!r} from {url} ({exc}); when offline pass "
+            "data_home= (or set BAYESMM_DATA) to a folder holding the CSV."
+        ) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(payload)
+    tmp.replace(path)
+    return path
+
+
+def load_dataset(name: str, data_home: str | os.PathLike | None = None,
+                 package: str | None = None) -> pd.DataFrame:
     """Read an Rdatasets-style CSV (``<name>.csv``, first column ``rownames`` dropped).
+
+    Looks in ``data_home`` (or the ``BAYESMM_DATA`` folder) when one is given; otherwise
+    downloads the file from Rdatasets once into :func:`cache_dir`, like statsmodels'
+    ``get_rdataset``.
 
     Parameters
     ----------
@@ -22,6 +70,8 @@ def load_dataset(name: str, data_home: str | os.PathLike | None = None) -> pd.Da
         Data set name, e.g. ``"dietox"`` or ``"sleepstudy"``.
     data_home : path, optional
         Folder with the CSV files; defaults to the ``BAYESMM_DATA`` environment variable.
+    package : str, optional
+        R package of a data set not in :data:`PACKAGES` (for the download).
 
     Returns
     -------
@@ -30,20 +80,18 @@ def load_dataset(name: str, data_home: str | os.PathLike | None = None) -> pd.Da
     Raises
     ------
     DataError
-        When no folder is configured or the file is not there.
+        When the file is not in the folder, or cannot be downloaded (offline).
     """
     home = data_home if data_home is not None else os.environ.get("BAYESMM_DATA")
     if home is None:
-        raise DataError(
-            f"data_home: no folder given for data set {name!r}; pass data_home= or set "
-            "the BAYESMM_DATA environment variable to a folder of Rdatasets CSV files."
-        )
-    path = Path(home) / f"{name}.csv"
-    if not path.is_file():
-        available = sorted(p.stem for p in Path(home).glob("*.csv"))
-        raise DataError(
-            f"name: no file {path}; data sets in {home}: {available}."
-        )
+        path = _download(name, package)
+    else:
+        path = Path(home) / f"{name}.csv"
+        if not path.is_file():
+            available = sorted(p.stem for p in Path(home).glob("*.csv"))
+            raise DataError(
+                f"name: no file {path}; data sets in {home}: {available}."
+            )
     frame = pd.read_csv(path)
     if frame.columns[0] in ("rownames", "Unnamed: 0"):
         frame = frame.drop(columns=frame.columns[0])

@@ -20,6 +20,7 @@ from .errors import SpecificationError
 from .families import Family, get_family
 from .infer.effects import factor_chol, group_loglik
 from .infer.information import cov_param_se
+from .infer.nuts import add_log_likelihood
 from .infer.optimize import PointFit
 from .infer.point import point_fit, point_methods
 from .params import cov_params, cov_values, re_names
@@ -395,6 +396,8 @@ class MixedLMResults(_Fitted):
             Passed to :func:`arviz.loo`.
         """
         if kind == "obs":
+            if "log_likelihood" not in self.idata.groups():
+                add_log_likelihood(self.idata, self.design)
             return az.loo(self.idata, **kwargs)
         if kind != "group":
             raise SpecificationError(f"kind: expected 'obs' or 'group'; received {kind!r}.")

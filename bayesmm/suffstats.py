@@ -59,12 +59,25 @@ class SuffStats:
         return self.XtX.shape[0]
 
 
+CHUNK = 1 << 20  # rows per pass: temporaries stay at a few MB whatever N is
+
+
 def _segment_cross(codes: np.ndarray, G: int, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Per-group cross products Σ_rows A[:, i] B[:, j] → (G, a, b) with ``bincount``."""
-    out = np.empty((G, A.shape[1], B.shape[1]))
-    for i in range(A.shape[1]):
-        for j in range(B.shape[1]):
-            out[:, i, j] = np.bincount(codes, weights=A[:, i] * B[:, j], minlength=G)
+    """Per-group cross products Σ_rows A[:, i] B[:, j] → (G, a, b).
+
+    One ``bincount`` per entry and chunk of :data:`CHUNK` rows (a segment sum, not
+    ``np.add.at``); symmetric products (``A is B``) compute the lower triangle once.
+    """
+    a, b = A.shape[1], B.shape[1]
+    out = np.zeros((G, a, b))
+    for lo in range(0, codes.shape[0], CHUNK):
+        c, Ac, Bc = codes[lo : lo + CHUNK], A[lo : lo + CHUNK], B[lo : lo + CHUNK]
+        for i in range(a):
+            for j in range(i + 1 if A is B else b):
+                out[:, i, j] += np.bincount(c, weights=Ac[:, i] * Bc[:, j], minlength=G)
+    if A is B:
+        lower = np.tril_indices(a, -1)
+        out[:, lower[1], lower[0]] = out[:, lower[0], lower[1]]
     return out
 
 

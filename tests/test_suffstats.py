@@ -27,3 +27,15 @@ def test_joint_stats_of_crossed_factors(data):
     assert Z.shape == (144, 30)
     np.testing.assert_allclose(st.ZtZ[0], Z.T @ Z)
     assert st.tmap.m == 30 and st.tmap.n_theta == 2
+
+
+def test_chunked_pass_equals_one_pass(data, monkeypatch):
+    from bayesmm import suffstats
+
+    d = make_design(spec_from_formula("Weight ~ Time", groups="Pig", re_formula="~Time"),
+                    data("dietox"))
+    whole = suff_stats(d)
+    monkeypatch.setattr(suffstats, "CHUNK", 100)  # 861 rows → 9 chunks
+    chunked = suff_stats(d)
+    for name in ("ZtZ", "ZtX", "Zty", "XtX_b", "Xty_b"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-12)

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ..design import Design, FactorDesign
+from ..families import get_family
 from ..suffstats import SuffStats
 
 __all__ = ["draw_beta", "draw_effects", "factor_chol", "group_loglik", "pointwise_loglik"]
@@ -158,17 +159,19 @@ def draw_effects(
 
 
 def pointwise_loglik(design: Design, posterior: xr.Dataset) -> np.ndarray:
-    """Gaussian log-density of every observation given each draw's β, σ and effects.
+    """Log-density of every observation given each draw's parameters and effects (any family).
 
     Returns
     -------
     ndarray, shape (C, D, N)
     """
+    family = get_family(design.family)
     beta = posterior["beta"].values  # (C, D, p)
-    mu = np.einsum("np,cdp->cdn", design.X, beta)
+    eta = np.einsum("np,cdp->cdn", design.X, beta)
+    if design.offset is not None:
+        eta += design.offset
     for f in design.factors:
         b = posterior[f.label].values  # (C, D, G, q)
-        mu += np.einsum("nq,cdnq->cdn", f.Z, b[:, :, f.codes, :])
-    sigma = posterior["sigma"].values[..., None]
-    resid = (design.y - mu) / sigma
-    return -0.5 * (np.log(2 * np.pi) + resid**2) - np.log(sigma)
+        eta += np.einsum("nq,cdnq->cdn", f.Z, b[:, :, f.codes, :])
+    aux = {a.name: posterior[a.name].values[..., None] for a in family.aux}  # (C, D, 1)
+    return family.logpdf(design.y, eta, design.trials, aux)

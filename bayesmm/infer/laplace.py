@@ -23,6 +23,7 @@ from scipy.sparse.linalg import splu
 from ..covariance import ThetaMap, joint_theta_map
 from ..design import Design
 from ..families import Family, get_family
+from ..suffstats import joint_z
 from .optimize import SINGULAR_TOL, PointFit, projected_gradient
 
 __all__ = ["fit_laplace", "laplace_deviance"]
@@ -48,16 +49,8 @@ class _Problem:
 
 def _problem(design: Design) -> _Problem:
     """Sparse random-effects matrix (columns factor, level, effect) and θ's template."""
-    rows, cols, vals, start = [], [], [], 0
+    Z = joint_z(design)  # (N, m)
     n = design.n_obs
-    for f in design.factors:
-        col = start + f.codes[:, None] * f.q + np.arange(f.q)[None, :]  # (N, q)
-        rows.append(np.repeat(np.arange(n), f.q))
-        cols.append(col.ravel())
-        vals.append(f.Z.ravel())
-        start += f.n_levels * f.q
-    Z = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n, start))
     offset = np.zeros(n) if design.offset is None else design.offset
     return _Problem(design, get_family(design.family), Z, joint_theta_map(design.factors), offset)
 

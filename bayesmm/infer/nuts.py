@@ -42,6 +42,7 @@ class NutsOptions:
     progressbar: bool = False
     sampler: str = "pymc"
     target_accept: float = 0.8
+    log_likelihood: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("draws", "chains"):
@@ -62,6 +63,22 @@ class NutsOptions:
                 f"pip install 'bayesmm[{'jax' if self.sampler == 'numpyro' else self.sampler}]' "
                 "or use sampler='pymc'."
             )
+
+
+LOGLIK_AUTO_MAX = 25_000_000  # draws × observations kept at fit time (200 MB of float64)
+
+
+def add_log_likelihood(idata: az.InferenceData, design: Design) -> az.InferenceData:
+    """Add the pointwise log-likelihood group (for :func:`arviz.loo`) in place and return it."""
+    post = idata.posterior
+    ll = pointwise_loglik(design, post)
+    idata.add_groups(
+        log_likelihood=xr.Dataset(
+            {design.response: (("chain", "draw", "obs"), ll)},
+            coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(design.n_obs)},
+        )
+    )
+    return idata
 
 
 def _clean(idata: az.InferenceData) -> az.InferenceData:
@@ -95,7 +112,10 @@ def sample_nuts(
     Returns
     -------
     tuple
-        ``(idata, build)`` with build ``"marginal"`` or ``"latent"``.
+        ``(idata, build)`` with build ``"marginal"`` or ``"latent"``. The pointwise
+        log-likelihood group is added when ``options.log_likelihood`` is true, or, when it
+        is None, if it holds at most :data:`LOGLIK_AUTO_MAX` values (else ``loo`` adds it
+        on demand).
     """
     if marginal and not marginal_applies(design):
         raise SpecificationError(
@@ -116,9 +136,12 @@ def sample_nuts(
             nuts_sampler=options.sampler,
             target_accept=options.target_accept,
             compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": not use_marginal},
+            idata_kwargs={"log_likelihood": False},
         )
     idata = _clean(idata)
+    if "observed_data" not in idata.groups():
+        idata.add_groups(observed_data=xr.Dataset(
+            {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))
     if use_marginal:
         factor = design.factors[0]
         rng = np.random.default_rng(options.random_seed)
@@ -134,14 +157,8 @@ def sample_nuts(
         dims = ("chain", "draw", *effect_dims(factor))
         coords = {d: list(model.coords[d]) for d in effect_dims(factor)}
         idata.posterior = post.assign({factor.label: xr.DataArray(b, dims=dims, coords=coords)})
-        ll = pointwise_loglik(design, idata.posterior)
-        idata.add_groups(
-            log_likelihood=xr.Dataset(
-                {design.response: (("chain", "draw", "obs"), ll)},
-                coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(design.n_obs)},
-            )
-        )
-        if "observed_data" not in idata.groups():
-            idata.add_groups(observed_data=xr.Dataset(
-                {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))
+    n_values = options.chains * options.draws * design.n_obs
+    keep = options.log_likelihood
+    if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX):
+        add_log_likelihood(idata, design)
     return idata, "marginal" if use_marginal else "latent"
