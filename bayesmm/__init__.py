@@ -5,6 +5,8 @@ from __future__ import annotations
 from .api import MixedLM, mixedlm
 from .build.mixture import MixturePriors
 from .datasets import load_dataset, simulate_growth
+from .design import MissingDataWarning
+from .diagnostics import SamplingWarning
 from .errors import BayesMMError, DataError, FormulaError, NotFittedError, SpecificationError
 from .io import load
 from .mixture import MixtureModel, MixtureResults, mixture
@@ -15,6 +17,7 @@ __all__ = [
     "BayesMMError",
     "DataError",
     "FormulaError",
+    "MissingDataWarning",
     "MixedLM",
     "MixedLMPointResults",
     "MixedLMResults",
@@ -23,7 +26,9 @@ __all__ = [
     "MixtureResults",
     "NotFittedError",
     "Prior",
+    "SamplingWarning",
     "SpecificationError",
+    "compare_estimates",
     "load",
     "load_dataset",
     "mixedlm",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -13,6 +14,7 @@ import pymc as pm
 
 from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
+from .diagnostics import SamplingWarning
 from .errors import DataError, SpecificationError, describe
 from .infer.nuts import NutsOptions, sample_nuts
 from .infer.point import default_point_method, point_fit
@@ -267,8 +269,16 @@ class MixedLM:
             self.spec, self.design, self.stats,
             point_fit(self.design, self.stats, default_point_method(self.design)),
         ) if reml else None
-        return MixedLMResults(self.spec, self.design, self.stats, idata, build, point,
-                              self.recipe)
+        res = MixedLMResults(self.spec, self.design, self.stats, idata, build, point,
+                             self.recipe)
+        for problem in res.sampling.problems():
+            warnings.warn(problem, SamplingWarning, stacklevel=2)
+        if point is not None and point.singular:
+            zero = [k for k, v in point.cov_table()["Coef."].items() if k.endswith("Var")
+                    and v < 1e-8 * max(point.scale, 1e-300)]
+            warnings.warn(f"{point.method} fit is singular: {zero or 'a variance'} estimated "
+                          "at zero (the posterior is not).", SamplingWarning, stacklevel=2)
+        return res
 
 
 def mixedlm(

@@ -265,6 +265,16 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
     )
 
 
+def _check_identifiable(factor: FactorDesign, n_obs: int) -> None:
+    """lme4's check: a Gaussian model needs fewer groups than rows."""
+    if factor.n_levels >= n_obs:
+        raise DataError(
+            f"groups: grouping factor {factor.name!r} has {factor.n_levels} levels for "
+            f"{n_obs} rows, so its variance cannot be told from the residual variance; "
+            "group the rows more coarsely or drop this random effect."
+        )
+
+
 def _check_response(data: pd.DataFrame, response: str, argument: str = "formula",
                     what: str = "response") -> None:
     """Raise unless the response (or trials/offset column) is an existing numeric column."""
@@ -283,6 +293,11 @@ def _check_response(data: pd.DataFrame, response: str, argument: str = "formula"
 
 def _check_rank(X: np.ndarray, xnames: tuple[str, ...]) -> None:
     """Raise when the fixed-effects design is rank deficient."""
+    if X.shape[0] <= X.shape[1]:
+        raise DataError(
+            f"data: {X.shape[0]} row(s) for {X.shape[1]} fixed effects {list(xnames)}; a "
+            "mixed model needs more rows than fixed effects."
+        )
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
         q, r = np.linalg.qr(X)
@@ -354,6 +369,9 @@ def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     y = data[spec.response].to_numpy(dtype=float)
     trials = None if spec.trials is None else data[spec.trials].to_numpy(dtype=float)
     get_family(spec.family).check(y, trials)
+    if spec.family in ("gaussian", "t"):
+        for f in factors:
+            _check_identifiable(f, len(y))
     return Design(
         y=y,
         X=X,
@@ -431,6 +449,11 @@ def design_from_arrays(
     codes, levels = _group_codes(frame, "__g__")
     X = X[keep]
     _check_rank(X, xnames)
+    if len(levels) >= X.shape[0]:
+        raise DataError(
+            f"groups: {len(levels)} groups for {X.shape[0]} rows; each group needs more than "
+            "one row on average for its variance to be told from the residual variance."
+        )
     factor = FactorDesign(
         name=group_label, label=group_label, codes=codes, levels=levels, Z=Z[keep],
         znames=znames,

@@ -17,6 +17,7 @@ from . import plots
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
 from .errors import SpecificationError
+from .diagnostics import RHAT_MAX, Diagnostics, diagnose
 from .families import Family, get_family
 from .infer.effects import factor_chol, group_loglik
 from .infer.information import cov_param_se
@@ -522,15 +523,16 @@ class MixedLMResults(_Fitted):
         """Posterior intervals with the REML, ML and MAP estimates marked (returns the axes)."""
         return plots.plot_compare(self.compare_estimates(hdi_prob, cov_scale))
 
+    @cached_property
+    def sampling(self) -> Diagnostics:
+        """Divergences and per-parameter R-hat and bulk ESS of the reported rows."""
+        return diagnose(self.draws_table(), self.idata)
+
     def diagnostics(self) -> dict[str, float]:
         """Divergences, max R-hat and min bulk ESS over the reported parameters."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s = az.summary(self.draws_table(), kind="diagnostics", round_to="none")
-        return {
-            "divergences": int(self.idata.sample_stats["diverging"].sum()),
-            "max_rhat": float(s["r_hat"].max()),
-            "min_ess_bulk": float(s["ess_bulk"].min()),
-        }
+        d = self.sampling
+        return {"divergences": d.divergences, "max_rhat": d.max_rhat,
+                "min_ess_bulk": d.min_ess_bulk}
 
     def summary(self, hdi_prob: float = 0.94, reml: bool = True, cov_scale: str = "var"
                 ) -> Summary:
@@ -559,10 +561,11 @@ class MixedLMResults(_Fitted):
             table[f"{label} Coef."] = point["Coef."].reindex(table.index)
             table[f"{label} Std.Err."] = point["Std.Err."].reindex(table.index)
         diag = self.diagnostics()
+        problems = self.sampling.problems()
         post = self.posterior
         method = f"NUTS {post.sizes['chain']}x{post.sizes['draw']} ({self.build})"
         llf = f"{self.reml.llf:.4f} ({self.reml.method})" if self.reml is not None else ""
-        ok = diag["max_rhat"] <= 1.01 and diag["divergences"] == 0
+        ok = diag["max_rhat"] <= RHAT_MAX and diag["divergences"] == 0
         header = _base_header(self.design, method, self.scale, llf, "Yes" if ok else "No")
         notes = [
             f"Divergences: {diag['divergences']}; max R-hat: {diag['max_rhat']:.3f}; "
@@ -571,7 +574,5 @@ class MixedLMResults(_Fitted):
         if self.reml is not None and self.reml.singular:
             notes.append(f"{self.reml.method} fit is singular (a variance at zero); the "
                          "posterior is not.")
-        if diag["max_rhat"] > 1.01 or diag["min_ess_bulk"] < 400 or diag["divergences"] > 0:
-            notes.append("Warning: sampling diagnostics fail the usual thresholds "
-                         "(R-hat > 1.01, ESS < 400 or divergences > 0).")
+        notes.extend(f"Warning: {p}" for p in problems)
         return Summary(_title(self.family), header, table, notes, digits=3)

@@ -1,0 +1,32 @@
+"""Sampling problems are surfaced: warnings naming the parameters, and the summary footer."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from bayesmm.diagnostics import Diagnostics
+
+
+def test_problems_name_the_parameters() -> None:
+    d = Diagnostics(3, pd.Series({"Intercept": 1.002, "Batch Var": 1.08}),
+                    pd.Series({"Intercept": 900.0, "Batch Var": 150.0}))
+    text = " ".join(d.problems())
+    assert "3 divergent transitions" in text
+    assert "R-hat above 1.01 for ['Batch Var']" in text
+    assert "bulk ESS below 400 for ['Batch Var']" in text
+    assert not Diagnostics(0, pd.Series({"a": 1.0}), pd.Series({"a": 1000.0})).problems()
+
+
+def test_short_run_and_singular_reml_warn_and_reach_the_footer(data: object) -> None:
+    frame = data("Dyestuff2")  # type: ignore[operator]
+    model = bmm.mixedlm("Yield ~ 1", frame, groups="Batch")
+    with pytest.warns(bmm.SamplingWarning) as record:
+        res = model.fit(draws=40, tune=100, chains=2, cores=1, random_seed=3)
+    messages = [str(w.message) for w in record if issubclass(w.category, bmm.SamplingWarning)]
+    assert any("REML fit is singular: ['Batch Var']" in m for m in messages)
+    assert any(m.startswith("bulk ESS below 400 for [") for m in messages)
+    footer = "\n".join(res.summary().notes)
+    for problem in res.sampling.problems():
+        assert f"Warning: {problem}" in footer
