@@ -27,4 +27,4 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-test
-	$(PY) -m ruff check bayesmm tests benchmarks
+	$(PY) -m ruff check bayesmm tests benchmarks notebooks

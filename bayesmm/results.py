@@ -16,8 +16,8 @@ from scipy import stats as sps
 from . import plots
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
-from .errors import SpecificationError
 from .diagnostics import RHAT_MAX, Diagnostics, diagnose
+from .errors import SpecificationError
 from .families import Family, get_family
 from .infer.effects import factor_chol, group_loglik
 from .infer.information import cov_param_se

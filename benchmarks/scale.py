@@ -7,6 +7,7 @@ R-hat, whether every true parameter lies in its 95% interval, and the peak RSS. 
 build (what bambi does) at 10^5 rows is the baseline, in the same run.
 
 Usage: python benchmarks/scale.py [--sizes 1e5 1e6 1e7] [--draws 1000] [--no-latent]
+       [--sampler pymc|nutpie]
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def simulate(n: int, groups: int = 1000, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "x": x, "g": g})
 
 
-def one(n: int, draws: int, latent: bool) -> dict:
+def one(n: int, draws: int, latent: bool, sampler: str = "pymc") -> dict:
     """Run one size and return its figures (called in a child process)."""
     frame = simulate(n)
     t0 = time.perf_counter()
@@ -59,13 +60,13 @@ def one(n: int, draws: int, latent: bool) -> dict:
     t0 = time.perf_counter()
     res = bmm.mixedlm("y ~ x", frame, groups="g", re_formula="~x").fit(
         draws=draws, tune=draws, chains=4, cores=2, random_seed=1, reml=False,
-        marginal=False if latent else None)
+        marginal=False if latent else None, sampler=sampler)
     t_nuts = time.perf_counter() - t0
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore")
         s = az.summary(res.draws_table(), hdi_prob=0.95, round_to="none")
     inside = all(s.loc[k, "hdi_2.5%"] <= v <= s.loc[k, "hdi_97.5%"] for k, v in TRUTH.items())
-    return {"rows": n, "build": res.build, "design s": round(t_design, 2),
+    return {"rows": n, "build": res.build, "sampler": sampler, "design s": round(t_design, 2),
             "stats s": round(t_stats, 2), "REML s": round(t_reml, 2),
             "NUTS wall s (DataFrame→idata)": round(t_nuts, 1),
             "min ESS bulk": round(float(s["ess_bulk"].min())),
@@ -80,18 +81,20 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6, 1e7])
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--no-latent", action="store_true")
+    parser.add_argument("--sampler", default="pymc", choices=["pymc", "nutpie"])
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--latent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(int(args.one), args.draws, args.latent)))
+        print(json.dumps(one(int(args.one), args.draws, args.latent, args.sampler)))
         return
     jobs = [(int(n), False) for n in args.sizes]
     if not args.no_latent:
         jobs.insert(0, (int(min(args.sizes)), True))
     rows = []
     for n, latent in jobs:
-        cmd = [sys.executable, __file__, "--one", str(n), "--draws", str(args.draws)]
+        cmd = [sys.executable, __file__, "--one", str(n), "--draws", str(args.draws),
+               "--sampler", "pymc" if latent else args.sampler]
         out = subprocess.run(cmd + (["--latent"] if latent else []), capture_output=True,
                              text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -29,6 +29,7 @@ import bayesmm as bmm
 
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
 logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)
+logging.getLogger("pymc").setLevel(logging.ERROR)  # sampler progress lines
 DATA = os.environ.get("BAYESMM_DATA", str(Path.cwd().parent.parent / "shared" / "data"))
 FAST = dict(draws=1000, tune=1000, chains=4, random_seed=2026)"""
 
@@ -164,7 +165,8 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "variances."),
         ("code", SETUP),
         ("code", 'cases = {\n'
-                 '    "sleepstudy (18 subjects)": ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),\n'
+                 '    "sleepstudy (18 subjects)":\n'
+                 '        ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),\n'
                  '    "radon (85 counties)": ("log_radon ~ basement + (1 | county)", "radon"),\n'
                  '    "Rail (6 rails)": ("travel ~ 1 + (1 | Rail)", "Rail"),\n'
                  '    "Dyestuff (6 batches)": ("Yield ~ 1 + (1 | Batch)", "Dyestuff"),\n'

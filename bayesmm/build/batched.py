@@ -56,27 +56,45 @@ def forward_solve(L: Entries, v: list[pt.TensorVariable]) -> list[pt.TensorVaria
     return w
 
 
+def _column(values: np.ndarray) -> pt.TensorVariable:
+    """A contiguous (G,) constant."""
+    return pt.as_tensor(np.ascontiguousarray(values, dtype=float))
+
+
 def normal_equations(
     stats: SuffStats, lam: pt.TensorVariable
 ) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
     """Σ_g log|M_g| and lme4's A (p, p), c (p,), d for a relative factor Λ (q, q).
 
-    ``R_g = L_g⁻¹Λᵀ[Z_gᵀX_g | Z_gᵀy_g]`` (q, p + 1) by an unrolled forward solve per group;
-    ``[A c; cᵀ d] = [XᵀX Xᵀy; yᵀX yᵀy] − Σ_g R_gᵀR_g``.
+    Everything is entrywise over the group axis: ``M_g = I + ΛᵀZ_gᵀZ_gΛ`` entry by entry,
+    its unrolled Cholesky ``L_g``, ``R_g = L_g⁻¹Λᵀ[Z_gᵀX_g | Z_gᵀy_g]`` (q, p + 1) column by
+    column, and ``[A c; cᵀ d] = [XᵀX Xᵀy; yᵀX yᵀy] − Σ_g R_gᵀR_g`` as sums of products. No
+    matrix product remains, so PyTensor fuses the work into a few loops over G (no BLAS
+    calls, which cost more than the arithmetic here and oversubscribe parallel chains).
     """
     q = int(stats.ZtZ.shape[1])
     p = int(stats.XtX.shape[0])
-    ZtZ = pt.as_tensor(stats.ZtZ)  # (G, q, q)
-    W = pt.tensordot(pt.tensordot(ZtZ, lam, axes=[[2], [0]]), lam, axes=[[1], [0]])
-    M = W.dimshuffle(0, 2, 1) + pt.as_tensor(np.eye(q))  # (G, q, q)   I + ΛᵀZᵀZΛ
-    L = unrolled_cholesky([[M[:, i, j] for j in range(q)] for i in range(q)])
-    rhs = np.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)
-    lrhs = pt.tensordot(pt.as_tensor(rhs), lam, axes=[[1], [0]])  # (G, p + 1, q)   Λᵀ·
-    Lcol = [[None if e is None else e[:, None] for e in row] for row in L]
-    R = forward_solve(Lcol, [lrhs[:, :, i] for i in range(q)])  # q × (G, p + 1)
-    cross = sum(pt.dot(r.T, r) for r in R)  # (p + 1, p + 1)
+    lam_ = [[lam[i, j] if j <= i else None for j in range(q)] for i in range(q)]
+    ztz = [[_column(stats.ZtZ[:, i, j]) for j in range(q)] for i in range(q)]
+    # T = ZᵀZ Λ (entries i, b), then M = I + Λᵀ T (lower triangle a ≥ b)
+    T = [[sum(ztz[i][j] * lam_[j][b] for j in range(b, q)) for b in range(q)] for i in range(q)]
+    M = [[None] * q for _ in range(q)]
+    for a in range(q):
+        for b in range(a + 1):
+            M[a][b] = sum(lam_[i][a] * T[i][b] for i in range(a, q)) + (1.0 if a == b else 0.0)
+    L = unrolled_cholesky(M)  # type: ignore[arg-type]
+    rhs = np.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)  # (G, q, p + 1)
+    R = []  # R[c][k]: column c of R_g, row k, as a (G,) vector
+    for c in range(p + 1):
+        col = [_column(rhs[:, i, c]) for i in range(q)]
+        v = [sum(lam_[i][k] * col[i] for i in range(k, q)) for k in range(q)]  # Λᵀ·
+        R.append(forward_solve(L, v))
+    cross = [[pt.sum(sum(R[a][k] * R[b][k] for k in range(q))) for b in range(a + 1)]
+             for a in range(p + 1)]
     full = np.block([[stats.XtX, stats.Xty[:, None]],
                      [stats.Xty[None, :], np.array([[stats.yty]])]])
-    S = full - cross
+    S = [[full[a, b] - cross[max(a, b)][min(a, b)] for b in range(p + 1)] for a in range(p + 1)]
+    A = pt.stack([pt.stack(S[a][:p]) for a in range(p)])  # (p, p)
+    c_vec = pt.stack([S[a][p] for a in range(p)])  # (p,)
     logdet = 2.0 * sum(pt.sum(pt.log(L[i][i])) for i in range(q))
-    return logdet, S[:p, :p], S[:p, p], S[p, p]
+    return logdet, A, c_vec, S[p][p]

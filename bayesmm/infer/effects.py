@@ -41,9 +41,45 @@ def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
     return chol
 
 
+def small_cholesky(M: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of small matrices (..., q, q), entry by entry.
+
+    NumPy's batched ``cholesky``/``solve`` call LAPACK once per matrix; for millions of
+    2 x 2 blocks the loops over the q² entries on whole arrays are many times faster.
+    """
+    q = M.shape[-1]
+    L = np.zeros_like(M)
+    for j in range(q):
+        acc = M[..., j, j] - sum(L[..., j, k] ** 2 for k in range(j))
+        L[..., j, j] = np.sqrt(acc)
+        for i in range(j + 1, q):
+            acc = M[..., i, j] - sum(L[..., i, k] * L[..., j, k] for k in range(j))
+            L[..., i, j] = acc / L[..., j, j]
+    return L
+
+
+def forward(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve ``L X = B`` for stacked lower-triangular L (..., q, q) and B (..., q, k)."""
+    X = np.empty(np.broadcast_shapes(L.shape[:-1], B.shape[:-2] + (B.shape[-2],)) + B.shape[-1:])
+    for i in range(L.shape[-1]):
+        acc = B[..., i, :] - sum(L[..., i, k, None] * X[..., k, :] for k in range(i))
+        X[..., i, :] = acc / L[..., i, i, None]
+    return X
+
+
+def backward(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve ``Lᵀ X = B`` for stacked lower-triangular L (..., q, q) and B (..., q, k)."""
+    q = L.shape[-1]
+    X = np.empty(np.broadcast_shapes(L.shape[:-1], B.shape[:-2] + (B.shape[-2],)) + B.shape[-1:])
+    for i in reversed(range(q)):
+        acc = B[..., i, :] - sum(L[..., k, i, None] * X[..., k, :] for k in range(i + 1, q))
+        X[..., i, :] = acc / L[..., i, i, None]
+    return X
+
+
 def draw_beta(
     design: Design, stats: SuffStats, posterior: xr.Dataset, m0: np.ndarray, s0: np.ndarray,
-    rng: np.random.Generator,
+    rng: np.random.Generator, chunk: int = 250,
 ) -> np.ndarray:
     """Exact draws of β | y, σ, Λ under independent Normal(m₀, s₀) priors.
 
@@ -56,12 +92,16 @@ def draw_beta(
     C, D = posterior["sigma"].shape
     sigma = posterior["sigma"].values.reshape(-1)  # (S,)
     lam = factor_chol(design.factors[0], posterior) / sigma[:, None, None]  # (S, q, q)
-    zero = np.zeros((sigma.size, stats.p))
-    L, w = _whitened(stats, zero, lam)  # w = L⁻¹ΛᵀZᵀy (S, G, q)
-    lzx = np.einsum("sqk,gqp->sgkp", lam, stats.ZtX)  # (S, G, q, p)   ΛᵀZᵀX
-    R = np.linalg.solve(L, lzx)  # (S, G, q, p)
-    A = stats.XtX - np.einsum("sgqi,sgqj->sij", R, R)  # (S, p, p)
-    c = stats.Xty - np.einsum("sgqi,sgq->si", R, w)  # (S, p)
+    A = np.empty((sigma.size, stats.p, stats.p))
+    c = np.empty((sigma.size, stats.p))
+    for lo in range(0, sigma.size, chunk):  # chunks of draws keep the (s, G, q, q) arrays small
+        sl = slice(lo, lo + chunk)
+        n = lam[sl].shape[0]
+        L, w = _whitened(stats, np.zeros((n, stats.p)), lam[sl])  # w = L⁻¹ΛᵀZᵀy (s, G, q)
+        lzx = np.einsum("sqk,gqp->sgkp", lam[sl], stats.ZtX, optimize=True)  # ΛᵀZᵀX
+        R = forward(L, lzx).reshape(n, -1, stats.p)  # (s, G·q, p)
+        A[sl] = stats.XtX - np.swapaxes(R, 1, 2) @ R  # (s, p, p)
+        c[sl] = stats.Xty - np.einsum("sni,sn->si", R, w.reshape(n, -1), optimize=True)
     s2 = sigma[:, None] ** 2
     P = A / s2[..., None] + np.diag(1.0 / s0**2)  # (S, p, p)
     h = c / s2 + m0 / s0**2  # (S, p)
@@ -96,15 +136,15 @@ def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray
     tuple
         L (s, G, q, q) and w (s, G, q).
     """
-    lm = lam[:, None]  # (s, 1, q, q)
-    M = np.swapaxes(lm, -1, -2) @ stats.ZtZ[None] @ lm + np.eye(lam.shape[-1])  # (s, G, q, q)
-    L = np.linalg.cholesky(M)
+    T = np.einsum("gkl,slj->sgkj", stats.ZtZ, lam, optimize=True)  # (s, G, q, q)   ZᵀZΛ
+    M = np.einsum("ski,sgkj->sgij", lam, T, optimize=True) + np.eye(lam.shape[-1])  # I + ΛᵀZᵀZΛ
+    L = small_cholesky(M)
     u = stats.Zty[None] - np.einsum("gqp,sp->sgq", stats.ZtX, beta)  # (s, G, q)
     v = np.einsum("sqk,sgq->sgk", lam, u)  # (s, G, q)   Λᵀu
-    return L, np.linalg.solve(L, v[..., None])[..., 0]
+    return L, forward(L, v[..., None])[..., 0]
 
 
-def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk: int = 500
+def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk: int = 250
                  ) -> np.ndarray:
     """Marginal log-likelihood of every group's data (random effects integrated out).
 
@@ -134,7 +174,7 @@ def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk:
 
 def draw_effects(
     design: Design, stats: SuffStats, posterior: xr.Dataset, rng: np.random.Generator,
-    chunk: int = 500,
+    chunk: int = 250,
 ) -> np.ndarray:
     """Exact draws of b_g | y, β, σ, Ψ for every posterior draw.
 
@@ -153,7 +193,7 @@ def draw_effects(
         L, w = _whitened(stats, beta[sl], lam[sl])
         eps = rng.standard_normal(w.shape)
         rhs = (w + sigma[sl, None, None] * eps)[..., None]  # (s, G, q, 1)
-        x = np.linalg.solve(np.swapaxes(L, -1, -2), rhs)
+        x = backward(L, rhs)
         out[sl] = np.einsum("sij,sgj->sgi", lam[sl], x[..., 0])  # (s, G, q)
     return out.reshape(C, D, G, q)
 

@@ -89,6 +89,38 @@ def _clean(idata: az.InferenceData) -> az.InferenceData:
     return idata
 
 
+def _sample_pymc(model: pm.Model, options: NutsOptions) -> az.InferenceData:
+    """PyMC's NUTS (or numpyro through PyMC)."""
+    with model:
+        return pm.sample(
+            draws=options.draws,
+            tune=options.tune,
+            chains=options.chains,
+            cores=options.cores,
+            random_seed=options.random_seed,
+            progressbar=options.progressbar,
+            nuts_sampler=options.sampler,
+            target_accept=options.target_accept,
+            compute_convergence_checks=False,
+            idata_kwargs={"log_likelihood": False},
+        )
+
+
+def _sample_nutpie(model: pm.Model, options: NutsOptions) -> az.InferenceData:
+    """Sample with nutpie's numba backend: the whole trajectory runs in compiled code.
+
+    Chains start at the model's initial point without jitter: nutpie's jittered start
+    draws from the LKJ prior inside a Rust thread, which fails on read-only arrays.
+    """
+    import nutpie
+
+    compiled = nutpie.compile_pymc_model(model, backend="numba", jitter_rvs=set())
+    return nutpie.sample(compiled, draws=options.draws, tune=options.tune,
+                         chains=options.chains, cores=options.cores or 2,
+                         seed=options.random_seed, progress_bar=options.progressbar,
+                         target_accept=options.target_accept, save_warmup=False)
+
+
 def sample_nuts(
     design: Design,
     priors: dict[str, Prior],
@@ -125,20 +157,8 @@ def sample_nuts(
         )
     use_marginal = marginal_applies(design) if marginal is None else bool(marginal)
     model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
-    with model:
-        idata = pm.sample(
-            draws=options.draws,
-            tune=options.tune,
-            chains=options.chains,
-            cores=options.cores,
-            random_seed=options.random_seed,
-            progressbar=options.progressbar,
-            nuts_sampler=options.sampler,
-            target_accept=options.target_accept,
-            compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": False},
-        )
-    idata = _clean(idata)
+    sample = _sample_nutpie if options.sampler == "nutpie" else _sample_pymc
+    idata = _clean(sample(model, options))
     if "observed_data" not in idata.groups():
         idata.add_groups(observed_data=xr.Dataset(
             {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))
