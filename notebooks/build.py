@@ -16,22 +16,24 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
-SETUP = """\
-import os
-import warnings
-from pathlib import Path
 
-import logging
-import numpy as np
-import pandas as pd
-import matplotlib.pyplot as plt
-import bayesmm as bmm
 
-warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)
-logging.getLogger("pymc").setLevel(logging.ERROR)  # sampler progress lines
-DATA = os.environ.get("BAYESMM_DATA", str(Path.cwd().parent.parent / "shared" / "data"))
-FAST = dict(draws=1000, tune=1000, chains=4, random_seed=2026)"""
+def setup(*imports: str) -> str:
+    """First code cell: imports (sorted as ruff wants them), quiet logs, data folder."""
+    third = sorted(["import matplotlib.pyplot as plt", "import pandas as pd", *imports],
+                   key=lambda line: line.split()[1])
+    return "\n".join([
+        "import logging", "import os", "import warnings", "from pathlib import Path", "",
+        *third, "", "import bayesmm as bmm", "",
+        'warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")',
+        'logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)',
+        'logging.getLogger("pymc").setLevel(logging.ERROR)  # sampler progress lines',
+        'DATA = os.environ.get("BAYESMM_DATA", str(Path.cwd().parent.parent / "shared" / "data"))',
+        "FAST = dict(draws=1000, tune=1000, chains=4, random_seed=2026)",
+    ])
+
+
+NP = "import numpy as np"
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "01_dietox_and_nba.ipynb": [
@@ -39,7 +41,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "Seed documents 002 and 003 fit these models with statsmodels' `mixedlm`. "
                "The same calls work in bayesmm; `fit()` samples the posterior with NUTS and "
                "prints the REML estimates beside it."),
-        ("code", SETUP),
+        ("code", setup(NP)),
         ("code", 'dietox = bmm.load_dataset("dietox", data_home=DATA)\n'
                  'dietox.head()'),
         ("md", "## Step 2: a random intercept for each pig"),
@@ -81,7 +83,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "Dyestuff2 has six batches whose between-batch variance REML estimates at "
                "exactly zero (a singular fit). blme's penalised MAP keeps it positive; the "
                "posterior describes how little the data say about it."),
-        ("code", SETUP),
+        ("code", setup()),
         ("code", 'dye2 = bmm.load_dataset("Dyestuff2", data_home=DATA)\n'
                  'model = bmm.mixedlm("Yield ~ 1", dye2, groups="Batch")\n'
                  'print(model.fit(method="reml").summary())'),
@@ -104,7 +106,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "# Mixtures (seed 000)\n\nThe seed's statsmodels code does not run; here the "
                "same synthetic two-component data are fitted for real, then `faithful`, and "
                "K is chosen by LOO on `galaxies`."),
-        ("code", SETUP),
+        ("code", setup(NP, "import arviz as az")),
         ("code", 'np.random.seed(0)\nn = 1000\nmu1, sigma1, mu2, sigma2 = 1, 1, 5, 2\n'
                  'components = np.random.choice([0, 1], size=n, p=[0.6, 0.4])\n'
                  'y = np.zeros(n)\n'
@@ -125,8 +127,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  '             index=["mu1", "mu2", "sd1", "sd2", "w1", "w2"])'),
         ("code", 'ax = fres.plot_density()\nplt.show()'),
         ("md", "## Choosing K by LOO (galaxies)"),
-        ("code", 'import arviz as az\n'
-                 'galaxies = bmm.load_dataset("galaxies", data_home=DATA)\n'
+        ("code", 'galaxies = bmm.load_dataset("galaxies", data_home=DATA)\n'
                  'galaxies["v"] = galaxies.iloc[:, 0] / 1000\n'
                  'fits = {f"K={k}": bmm.mixture("v ~ 1", galaxies, k=k).fit(\n'
                  '    draws=1000, tune=1500, chains=4, random_seed=1).idata for k in (2, 3, 4)}\n'
@@ -138,7 +139,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "# Students in schools (seed 001)\n\nThe seed fits OLS with cluster-robust "
                "standard errors by school. With the Exam data (4059 students in 65 schools) "
                "we put that beside a hierarchical model with random intercepts and slopes."),
-        ("code", SETUP + "\nimport statsmodels.api as sm"),
+        ("code", setup("import statsmodels.api as sm")),
         ("code", 'exam = bmm.load_dataset("Exam", data_home=DATA)\n'
                  'X = sm.add_constant(exam[["standLRT"]])\n'
                  'ols = sm.OLS(exam["normexam"], X).fit(cov_type="cluster",\n'
@@ -163,7 +164,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "# MAP vs posterior across data sets\n\nWith many groups REML, ML, MAP and "
                "the posterior agree; with few groups they part, most of all for the "
                "variances."),
-        ("code", SETUP),
+        ("code", setup(NP)),
         ("code", 'cases = {\n'
                  '    "sleepstudy (18 subjects)":\n'
                  '        ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),\n'
@@ -179,15 +180,16 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  '    tables[name] = bmm.compare_estimates(res, cov_scale="sd")\n'
                  'pd.concat(tables)'),
         ("code", 'fig, axes = plt.subplots(1, len(tables), figsize=(16, 3.5))\n'
-                 'for ax, (name, t) in zip(axes, tables.items()):\n'
+                 'for ax, (name, t) in zip(axes, tables.items(), strict=True):\n'
                  '    rows = [r for r in t.index if r.endswith(" SD")]\n'
                  '    post = t.loc[rows, "posterior mean"]\n'
                  '    ax.scatter(t.loc[rows, "REML"], post, label="REML")\n'
                  '    ax.scatter(t.loc[rows, "MAP"], post, marker="x", label="MAP")\n'
                  '    lim = [0, float(np.nanmax(t.loc[rows].to_numpy(dtype=float))) * 1.1]\n'
                  '    ax.plot(lim, lim, color="grey", lw=0.8)\n'
-                 '    ax.set_title(name, fontsize=9); ax.set_xlabel("point estimate")\n'
-                 'axes[0].set_ylabel("posterior mean"); axes[0].legend()\nplt.show()'),
+                 '    ax.set_title(name, fontsize=9)\n'
+                 '    ax.set_xlabel("point estimate")\n'
+                 'axes[0].set_ylabel("posterior mean")\naxes[0].legend()\nplt.show()'),
     ],
 }
 

@@ -8,11 +8,12 @@ Cholesky factorisation and triangular solve are unrolled. For m ≤ 2 this is th
 from __future__ import annotations
 
 import numpy as np
+import pymc as pm
 import pytensor.tensor as pt
 
 from ..suffstats import SuffStats
 
-__all__ = ["forward_solve", "normal_equations", "unrolled_cholesky"]
+__all__ = ["forward_solve", "normal_equations", "stats_data", "swap_stats", "unrolled_cholesky"]
 
 Entries = list[list[pt.TensorVariable]]
 
@@ -56,13 +57,28 @@ def forward_solve(L: Entries, v: list[pt.TensorVariable]) -> list[pt.TensorVaria
     return w
 
 
-def _column(values: np.ndarray) -> pt.TensorVariable:
-    """A contiguous (G,) constant."""
-    return pt.as_tensor(np.ascontiguousarray(values, dtype=float))
+STAT_NAMES = ("ZtZ", "ZtX", "Zty", "XtX", "Xty", "yty")
+
+
+def stats_data(stats: SuffStats) -> dict[str, pt.TensorVariable]:
+    """Register the statistics as data containers (``_ZtZ``, …) of the current model.
+
+    As inputs rather than constants, they can be swapped with :func:`swap_stats` for data of
+    the same shape without rebuilding or recompiling the model (simulation-based
+    calibration does that hundreds of times).
+    """
+    return {name: pm.Data(f"_{name}", np.asarray(getattr(stats, name), dtype=float))
+            for name in STAT_NAMES}
+
+
+def swap_stats(model: pm.Model, stats: SuffStats) -> None:
+    """Point a marginal model's data containers at new statistics of the same shape."""
+    pm.set_data({f"_{name}": np.asarray(getattr(stats, name), dtype=float)
+                 for name in STAT_NAMES}, model=model)
 
 
 def normal_equations(
-    stats: SuffStats, lam: pt.TensorVariable
+    stats: dict[str, pt.TensorVariable], lam: pt.TensorVariable, q: int, p: int
 ) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
     """Σ_g log|M_g| and lme4's A (p, p), c (p,), d for a relative factor Λ (q, q).
 
@@ -71,11 +87,18 @@ def normal_equations(
     column, and ``[A c; cᵀ d] = [XᵀX Xᵀy; yᵀX yᵀy] − Σ_g R_gᵀR_g`` as sums of products. No
     matrix product remains, so PyTensor fuses the work into a few loops over G (no BLAS
     calls, which cost more than the arithmetic here and oversubscribe parallel chains).
+
+    Parameters
+    ----------
+    stats : dict
+        The statistics as tensors (see :func:`stats_data`): ZtZ (G, q, q), ZtX (G, q, p),
+        Zty (G, q), XtX (p, p), Xty (p,), yty ().
+    lam : TensorVariable, shape (q, q)
+    q, p : int
+        Random-effect columns and fixed effects.
     """
-    q = int(stats.ZtZ.shape[1])
-    p = int(stats.XtX.shape[0])
     lam_ = [[lam[i, j] if j <= i else None for j in range(q)] for i in range(q)]
-    ztz = [[_column(stats.ZtZ[:, i, j]) for j in range(q)] for i in range(q)]
+    ztz = [[stats["ZtZ"][:, i, j] for j in range(q)] for i in range(q)]
     # T = ZᵀZ Λ (entries i, b), then M = I + Λᵀ T (lower triangle a ≥ b)
     T = [[sum(ztz[i][j] * lam_[j][b] for j in range(b, q)) for b in range(q)] for i in range(q)]
     M = [[None] * q for _ in range(q)]
@@ -83,17 +106,20 @@ def normal_equations(
         for b in range(a + 1):
             M[a][b] = sum(lam_[i][a] * T[i][b] for i in range(a, q)) + (1.0 if a == b else 0.0)
     L = unrolled_cholesky(M)  # type: ignore[arg-type]
-    rhs = np.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)  # (G, q, p + 1)
     R = []  # R[c][k]: column c of R_g, row k, as a (G,) vector
     for c in range(p + 1):
-        col = [_column(rhs[:, i, c]) for i in range(q)]
+        col = [stats["ZtX"][:, i, c] if c < p else stats["Zty"][:, i] for i in range(q)]
         v = [sum(lam_[i][k] * col[i] for i in range(k, q)) for k in range(q)]  # Λᵀ·
         R.append(forward_solve(L, v))
+
+    def full(a: int, b: int) -> pt.TensorVariable:
+        if a < p and b < p:
+            return stats["XtX"][a, b]
+        return stats["yty"] if a == b == p else stats["Xty"][min(a, b)]
+
     cross = [[pt.sum(sum(R[a][k] * R[b][k] for k in range(q))) for b in range(a + 1)]
              for a in range(p + 1)]
-    full = np.block([[stats.XtX, stats.Xty[:, None]],
-                     [stats.Xty[None, :], np.array([[stats.yty]])]])
-    S = [[full[a, b] - cross[max(a, b)][min(a, b)] for b in range(p + 1)] for a in range(p + 1)]
+    S = [[full(a, b) - cross[max(a, b)][min(a, b)] for b in range(p + 1)] for a in range(p + 1)]
     A = pt.stack([pt.stack(S[a][:p]) for a in range(p)])  # (p, p)
     c_vec = pt.stack([S[a][p] for a in range(p)])  # (p,)
     logdet = 2.0 * sum(pt.sum(pt.log(L[i][i])) for i in range(q))

@@ -24,7 +24,7 @@ from pytensor.tensor.slinalg import cholesky, solve_triangular
 from ..design import Design
 from ..priors import Prior
 from ..suffstats import SuffStats
-from .batched import forward_solve, normal_equations, unrolled_cholesky
+from .batched import forward_solve, normal_equations, stats_data, unrolled_cholesky
 from .common import add_parameters, coords_of
 
 __all__ = ["beta_is_conjugate", "build_marginal", "marginal_applies"]
@@ -76,7 +76,8 @@ def build_marginal(design: Design, priors: dict[str, Prior], stats: SuffStats) -
         sigma = params.sigma
         s2 = sigma**2
         lam = params.chols[0] / sigma  # (q, q) relative factor Λ
-        logdet, A, c, d = normal_equations(stats, lam)
+        q, p = stats.ZtZ.shape[1], stats.XtX.shape[0]
+        logdet, A, c, d = normal_equations(stats_data(stats), lam, q, p)
         n = stats.n_obs
         if conjugate:
             m0, s0 = normal_prior_moments(design, priors)
