@@ -34,6 +34,13 @@ def setup(*imports: str) -> str:
 
 
 NP = "import numpy as np"
+NBA = """nba = pd.DataFrame({
+    "Points": [10, 25, 35, 30, 22, 14, 24, 28, 32, 27],
+    "Minutes": [35, 40, 30, 38, 33, 32, 34, 39, 41, 36],
+    "Team": ["TeamG", "TeamG", "TeamR", "TeamR", "TeamG", "TeamG", "TeamR",
+             "TeamR", "TeamG", "TeamR"],
+})
+"""
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "01_dietox_and_nba.ipynb": [
@@ -50,7 +57,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", 'r1 = m1.fit(**FAST)\nprint(r1.summary())'),
         ("md", "## Step 3: a random intercept and a random slope"),
         ("code", 'm2 = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")\n'
-                 'r2 = m2.fit(**FAST)\nprint(r2.summary())'),
+                 'r2 = m2.fit(**FAST)\nr2.summary()  # rendered as HTML in Jupyter'),
         ("md", "lme4's spelling gives the same model:"),
         ("code", 'r2b = bmm.mixedlm("Weight ~ Time + (Time | Pig)", dietox).fit(**FAST)\n'
                  'print(r2b.summary(cov_scale="sd"))'),
@@ -63,12 +70,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", 'axes = r2.plot_random_effects()\nplt.show()'),
         ("code", 'r2.posterior_predictive(random_seed=1)\naxes = r2.plot_ppc()\nplt.show()'),
         ("md", "## The NBA example (seed 003): formula and direct API"),
-        ("code", 'nba = pd.DataFrame({\n'
-                 '    "Points": [10, 25, 35, 30, 22, 14, 24, 28, 32, 27],\n'
-                 '    "Minutes": [35, 40, 30, 38, 33, 32, 34, 39, 41, 36],\n'
-                 '    "Team": ["TeamG", "TeamG", "TeamR", "TeamR", "TeamG", "TeamG", "TeamR",\n'
-                 '             "TeamR", "TeamG", "TeamR"],\n'
-                 '})\n'
+        ("code", NBA +
                  'a = bmm.MixedLM.from_formula("Points ~ Minutes", nba, groups="Team")\n'
                  'ra = a.fit(**FAST)\nprint(ra.summary())'),
         ("code", 'exog = np.column_stack([np.ones(len(nba)), nba["Minutes"]])\n'
@@ -91,12 +93,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", 'bmm.compare_estimates(res)'),
         ("code", 'axes = res.plot_compare()\nplt.show()'),
         ("md", "## Two groups: the NBA data"),
-        ("code", 'nba = pd.DataFrame({\n'
-                 '    "Points": [10, 25, 35, 30, 22, 14, 24, 28, 32, 27],\n'
-                 '    "Minutes": [35, 40, 30, 38, 33, 32, 34, 39, 41, 36],\n'
-                 '    "Team": ["TeamG", "TeamG", "TeamR", "TeamR", "TeamG", "TeamG", "TeamR",\n'
-                 '             "TeamR", "TeamG", "TeamR"],\n'
-                 '})\n'
+        ("code", NBA +
                  'nres = bmm.mixedlm("Points ~ Minutes", nba, groups="Team").fit(\n'
                  '    target_accept=0.95, **FAST)\n'
                  'bmm.compare_estimates(nres, cov_scale="sd")'),

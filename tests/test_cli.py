@@ -22,15 +22,20 @@ def test_fit_reml_prints_the_api_summary(capsys: pytest.CaptureFixture) -> None:
     assert out.strip() == str(expected.summary()).strip()
 
 
-def test_fit_nuts_saves_a_loadable_result(tmp_path: Path, capsys: pytest.CaptureFixture
-                                          ) -> None:
+def test_fit_nuts_on_sleepstudy_saves_a_loadable_result(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "res.nc"
-    code = main(["fit", str(DATA / "Dyestuff.csv"), "Yield ~ 1", "--groups", "Batch",
+    code = main(["fit", str(DATA / "sleepstudy.csv"), "Reaction ~ Days",
+                 "--groups", "Subject", "--re-formula", "~Days",
                  "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "4",
                  "--no-progress", "--out", str(out)])
     text = capsys.readouterr().out
-    assert code == 0 and "NUTS 2x100" in text and out.is_file()
-    assert str(bmm.load(out).summary()) in text
+    assert code == 0 and "NUTS 2x100 (marginal)" in text and out.is_file()
+    for row in ("Intercept", "Days", "Subject Var", "Subject x Days Cov", "Days Var", "Scale"):
+        assert f"\n{row} " in text
+    back = bmm.load(out)
+    assert str(back.summary()) in text
+    assert back.posterior.sizes["draw"] == 100
 
 
 def test_errors_exit_2_with_the_message(capsys: pytest.CaptureFixture) -> None:

@@ -22,6 +22,13 @@ def test_there_are_five_notebooks() -> None:
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
+def test_a_notebook_renders_the_html_summary() -> None:
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    html = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if "text/html" in out.get("data", {})]
+    assert any("Mixed Linear Model Regression Results" in h and "<table" in h for h in html)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,14 +3,17 @@
 Draw (β, σ, τ) from the priors, simulate y on a fixed design (8 groups x 5 rows, random
 intercept, one covariate), sample the posterior with the *same* compiled model and step (the
 statistics are data containers swapped per replication), draw β exactly, and record the rank
-of every true value among thinned posterior draws. Uniform ranks and 50%/90% interval
-coverage within binomial 99% bounds are asserted for 200 replications.
+of every true value among thinned posterior draws. Uniform ranks (χ²) and 50%/90% interval
+coverage within binomial bounds are asserted for 200 replications, at a family-wise 99% level
+over the 12 checks (Bonferroni: each at 1 − 0.01/12), so that a calibrated model fails with
+probability at most 1%.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -41,9 +44,9 @@ def _design_frame(rng: np.random.Generator) -> pd.DataFrame:
                          "g": [f"g{k}" for k in g]})
 
 
-def _ranks() -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _ranks(seed: int = 20261122) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Ranks (R, 4) and the true values' central-interval levels (R, 4) per replication."""
-    rng = np.random.default_rng(20261122)
+    rng = np.random.default_rng(seed)
     model = bmm.mixedlm("y ~ x + (1 | g)", _design_frame(rng), priors=PRIORS)
     design, priors = model.design, model.priors
     m0, s0 = normal_prior_moments(design, priors)
@@ -62,7 +65,9 @@ def _ranks() -> tuple[np.ndarray, np.ndarray, list[str]]:
         d = dataclasses.replace(design, y=y)
         st = suff_stats(d)
         swap_stats(pm_model, st)
-        with pm_model:
+        with pm_model, warnings.catch_warnings():
+            # early tuning steps at extreme prior draws overflow in PyMC's mass matrix
+            warnings.simplefilter("ignore", RuntimeWarning)
             idata = pm.sample(draws=3 * KEEP, tune=300, chains=1, step=step, random_seed=r,
                               progressbar=False, compute_convergence_checks=False,
                               return_inferencedata=True)
@@ -80,11 +85,12 @@ def test_marginal_build_is_calibrated() -> None:
     ranks, levels, names = _ranks()
     counts = np.stack([np.bincount(ranks[:, j] * BINS // (KEEP + 1), minlength=BINS)
                        for j in range(4)])  # (4, BINS)
+    alpha = 0.01 / 12  # 4 rank tests + 8 coverage checks
     for name, row in zip(names, counts, strict=True):
         p = sps.chisquare(row).pvalue
-        assert p > 0.01, (name, row.tolist(), p)
+        assert p > alpha, (name, row.tolist(), p)
     for nominal in (0.5, 0.9):
-        lo, hi = sps.binom.ppf([0.005, 0.995], REPS, nominal) / REPS
+        lo, hi = sps.binom.ppf([alpha / 2, 1 - alpha / 2], REPS, nominal) / REPS
         covered = (levels < nominal).mean(axis=0)
         for name, c in zip(names, covered, strict=True):
             assert lo <= c <= hi, (name, nominal, c, (lo, hi))

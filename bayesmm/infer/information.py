@@ -15,6 +15,7 @@ from ..design import Design
 from ..deviance import Method, deviance
 from ..params import cov_params
 from ..suffstats import SuffStats
+from .numdiff import hessian
 
 __all__ = ["cov_param_se"]
 
@@ -70,17 +71,7 @@ def cov_param_se(
 
     n = x0.size
     h = 1e-4 * np.maximum(np.abs(x0), 1e-2 * np.abs(x0).max())
-    hess = np.empty((n, n))
-    f0 = loglik(x0)
-    for i in range(n):
-        for j in range(i, n):
-            ei, ej = np.eye(n)[i] * h[i], np.eye(n)[j] * h[j]
-            if i == j:
-                val = (loglik(x0 + ei) - 2 * f0 + loglik(x0 - ei)) / h[i] ** 2
-            else:
-                val = (loglik(x0 + ei + ej) - loglik(x0 + ei - ej) - loglik(x0 - ei + ej)
-                       + loglik(x0 - ei - ej)) / (4 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = val
+    hess = hessian(loglik, x0, h)
     if not np.all(np.isfinite(hess)):
         return np.full(n, np.nan)
     try:

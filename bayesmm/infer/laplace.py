@@ -24,6 +24,7 @@ from ..covariance import ThetaMap, joint_theta_map
 from ..design import Design
 from ..families import Family, get_family
 from ..suffstats import joint_z
+from .numdiff import hessian
 from .optimize import SINGULAR_TOL, PointFit, projected_gradient
 
 __all__ = ["fit_laplace", "laplace_deviance"]
@@ -157,26 +158,6 @@ def _glm_start(prob: _Problem) -> np.ndarray:
     return np.concatenate([beta, np.log([aux[a.name] for a in fam.aux])])
 
 
-def _hessian(fun: _Criterion, x: np.ndarray, free: np.ndarray, h: float = 1e-4) -> np.ndarray:
-    """Central-difference Hessian of the deviance over the ``free`` coordinates."""
-    idx = np.flatnonzero(free)
-    H = np.zeros((idx.size, idx.size))
-    f0 = fun(x)
-    step = h * np.maximum(1.0, np.abs(x))
-    for a, i in enumerate(idx):
-        for b, j in enumerate(idx[: a + 1]):
-            e_i = np.zeros_like(x)
-            e_j = np.zeros_like(x)
-            e_i[i], e_j[j] = step[i], step[j]
-            if i == j:
-                val = (fun(x + e_i) - 2 * f0 + fun(x - e_i)) / step[i] ** 2
-            else:
-                val = (fun(x + e_i + e_j) - fun(x + e_i - e_j) - fun(x - e_i + e_j)
-                       + fun(x - e_i - e_j)) / (4 * step[i] * step[j])
-            H[a, b] = H[b, a] = val
-    return H
-
-
 def laplace_deviance(design: Design, theta: np.ndarray, beta: np.ndarray,
                      aux: dict[str, float] | None = None) -> float:
     """Laplace −2 log-likelihood at given parameters (glmer's ``deviance`` for nAGQ = 1)."""
@@ -228,7 +209,8 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
     theta, beta, aux = _split(x, prob)
     free = np.ones_like(x, dtype=bool)
     free[: tmap.n_theta] = ~(tmap.on_diagonal & (theta < 1e-6))
-    H = _hessian(_Criterion(prob, "ml"), x, free)
+    H = hessian(_Criterion(prob, "ml"), x, 1e-4 * np.maximum(1.0, np.abs(x)),
+                np.flatnonzero(free))
     cov = 2.0 * np.linalg.pinv(H)
     pos = np.flatnonzero(free)
     sel = np.searchsorted(pos, np.arange(tmap.n_theta, tmap.n_theta + p))
