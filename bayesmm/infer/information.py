@@ -63,6 +63,8 @@ def cov_param_se(
     x0 = np.append(phi, scale)
 
     def loglik(x: np.ndarray) -> float:
+        if not x[-1] > 0:  # σ² off its domain (a step from a boundary optimum)
+            return np.nan
         try:
             theta = _theta_from_phi(x[:-1], x[-1], design)
         except np.linalg.LinAlgError:

@@ -1,0 +1,270 @@
+"""Point-estimate results (REML, ML, MAP; Laplace ML/MAP) and what every result shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .covariance import lambda_from_theta, theta_map
+from .design import Design
+from .families import Family, get_family
+from .infer.information import cov_param_se
+from .infer.optimize import PointFit
+from .params import cov_params, cov_values, re_names
+from .report import Summary
+from .spec import ModelSpec
+from .suffstats import SuffStats
+
+__all__ = ["FittedModel", "MixedLMPointResults", "base_header", "effects_frames", "report_title"]
+
+_TITLE = "Mixed Linear Model Regression Results"
+
+
+def report_title(family: Family) -> str:
+    """Statsmodels' title for Gaussian models; ``"Binomial (logit) Mixed GLM Results"`` else."""
+    return _TITLE if family.name == "gaussian" else f"{family.title} Mixed GLM Results"
+
+
+def _group_sizes(design: Design) -> np.ndarray:
+    """Rows per group of the first factor."""
+    return np.bincount(design.factors[0].codes)
+
+
+def base_header(design: Design, method: str, scale: float, llf: str, converged: str
+                 ) -> list[tuple[str, str]]:
+    """Statsmodels' header (left column first, then right)."""
+    sizes = _group_sizes(design)
+    family = get_family(design.family)
+    left = [
+        ("Model", "MixedLM" if family.name == "gaussian" else "MixedGLM"),
+        ("No. Observations", str(design.n_obs)),
+        ("No. Groups", str(design.factors[0].n_levels)),
+        ("Min. group size", str(sizes.min())),
+        ("Max. group size", str(sizes.max())),
+        ("Mean group size", f"{sizes.mean():.1f}"),
+    ]
+    right = [
+        ("Dependent Variable", design.response),
+        ("Method", method),
+        ("Scale", f"{scale:.4f}") if family.has_scale else ("Family", family.title),
+        ("Log-Likelihood", llf),
+        ("Converged", converged),
+    ]
+    if design.n_dropped:
+        right.append(("Dropped (missing)", str(design.n_dropped)))
+    return left + right
+
+
+def _re_columns(design: Design) -> list[int]:
+    """Columns of the first factor that are random effects proper (not variance components)."""
+    factor = design.factors[0]
+    return [c for b in factor.blocks if b.kind != "vc" for c in b.cols]
+
+
+def effects_frames(design: Design, effects: list[np.ndarray]) -> dict:
+    """Statsmodels' ``random_effects``: dict level → Series (one factor); else factor → frame."""
+    if len(design.factors) == 1:
+        f = design.factors[0]
+        cols = re_names(f, False)
+        return {lv: pd.Series(effects[0][g], index=cols) for g, lv in enumerate(f.levels)}
+    return {
+        f.label: pd.DataFrame(b, index=list(f.levels), columns=re_names(f, False))
+        for f, b in zip(design.factors, effects, strict=True)
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class FittedModel:
+    """Shared attributes of every fitted result."""
+
+    spec: ModelSpec
+    design: Design
+    stats: SuffStats
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return self.design.n_obs
+
+    @property
+    def family(self) -> Family:
+        """The response family."""
+        return get_family(self.design.family)
+
+    def _cov_re_frame(self, psi: np.ndarray) -> pd.DataFrame:
+        """Ψ of the first factor's random effects (without variance components)."""
+        cols = _re_columns(self.design)
+        names = [re_names(self.design.factors[0], False)[c] for c in cols]
+        return pd.DataFrame(psi[np.ix_(cols, cols)], index=names, columns=names)
+
+
+@dataclass(frozen=True, eq=False)
+class MixedLMPointResults(FittedModel):
+    """REML, ML or penalised-MAP fit.
+
+    Attributes
+    ----------
+    fit : PointFit
+        The optimiser's output.
+    """
+
+    fit: PointFit
+
+    @cached_property
+    def psis(self) -> list[np.ndarray]:
+        """Ψ of every factor, (q_f, q_f)."""
+        out, start = [], 0
+        for f in self.design.factors:
+            tmap = theta_map(f)
+            lam = lambda_from_theta(self.fit.theta[start : start + tmap.n_theta], tmap)
+            out.append(self.fit.scale * lam @ lam.T)
+            start += tmap.n_theta
+        return out
+
+    @cached_property
+    def bse_cov(self) -> pd.Series:
+        """Standard errors of the reported covariance parameters and the scale.
+
+        From the inverse observed information of the (unprofiled) criterion in the
+        variance parameterisation; NaN at a singular fit.
+        """
+        cps = cov_params(self.design)
+        names = [p.name for p in cps]
+        if self.family.name != "gaussian":  # glmer reports none either
+            extra = [a.label for a in self.family.aux]
+            return pd.Series(np.nan, index=names + extra)
+        phi = np.array([self.psis[p.factor][p.row, p.col] for p in cps])
+        se = cov_param_se(self.stats, self.design, phi, self.fit.scale, self.fit.method)
+        return pd.Series(se, index=names + ["Scale"])
+
+    @property
+    def method(self) -> str:
+        """``"REML"``, ``"ML"`` or ``"MAP"`` (``"Laplace ML"`` for other families)."""
+        name = self.fit.method.upper()
+        return name if self.family.name == "gaussian" else f"Laplace {name}"
+
+    @property
+    def fe_params(self) -> pd.Series:
+        """Fixed-effect estimates."""
+        return pd.Series(self.fit.beta, index=list(self.design.xnames))
+
+    @property
+    def bse_fe(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self.fit.cov_beta)), index=list(self.design.xnames))
+
+    @property
+    def cov_re(self) -> pd.DataFrame:
+        """Random-effects covariance of the (first) grouping factor."""
+        return self._cov_re_frame(self.psis[0])
+
+    @property
+    def vcomp(self) -> np.ndarray:
+        """Variance components (statsmodels' ``vcomp``)."""
+        f = self.design.factors[0]
+        return np.array([self.psis[0][b.cols[0], b.cols[0]] for b in f.blocks if b.kind == "vc"])
+
+    @property
+    def scale(self) -> float:
+        """Residual variance σ² (1 for a family without one)."""
+        if "sigma" in self.fit.aux:
+            return self.fit.aux["sigma"] ** 2
+        return self.fit.scale
+
+    @property
+    def llf(self) -> float:
+        """Log-likelihood (REML criterion for REML/MAP, ML for ML)."""
+        return self.fit.llf
+
+    @property
+    def converged(self) -> bool:
+        """Whether the optimum passed the gradient (KKT) check."""
+        return self.fit.converged
+
+    @property
+    def singular(self) -> bool:
+        """lme4's singular-fit rule: a diagonal of Λ below 1e-4."""
+        return self.fit.singular
+
+    @property
+    def df_modelwc(self) -> int:
+        """Number of parameters: fixed effects, covariance parameters and the scale."""
+        return len(self.design.xnames) + self.fit.theta.size + len(self.family.aux)
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion (ML fits only, NaN otherwise, as statsmodels)."""
+        return -2 * self.llf + 2 * self.df_modelwc if self.fit.method == "ml" else np.nan
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion (ML fits only)."""
+        if self.fit.method != "ml":
+            return np.nan
+        return -2 * self.llf + np.log(self.nobs) * self.df_modelwc
+
+    @cached_property
+    def random_effects(self) -> dict:
+        """Conditional modes (BLUPs); zero at a singular fit."""
+        blups = self.fit.blups
+        if len(self.design.factors) == 1:
+            return effects_frames(self.design, [blups])
+        flat, parts = blups[0], []
+        for f in self.design.factors:
+            n = f.n_levels * f.q
+            parts.append(flat[:n].reshape(f.n_levels, f.q))
+            flat = flat[n:]
+        return effects_frames(self.design, parts)
+
+    def cov_table(self, cov_scale: str = "var") -> pd.DataFrame:
+        """Covariance rows and the residual with standard errors (delta method for SDs)."""
+        scale = self.scale if self.family.has_scale else None
+        values = cov_values(self.design, self.psis, scale, cov_scale)
+        values.update({a.label: np.asarray(self.fit.aux[a.name]) for a in self.family.aux
+                       if a.name != "sigma"})
+        se = self.bse_cov.to_numpy()
+        if cov_scale == "sd":
+            v = np.array([float(x) for x in values.values()])
+            is_sd = np.array([not k.endswith(" Corr") and k in self._sd_rows(values)
+                              for k in values])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                se = np.where(is_sd, se / (2 * v), np.nan)
+        coef = np.array([float(v) for v in values.values()])
+        return pd.DataFrame({"Coef.": coef, "Std.Err.": se}, index=list(values))
+
+    def summary(self, cov_scale: str = "var") -> Summary:
+        """Statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval.
+
+        Parameters
+        ----------
+        cov_scale : {"var", "sd"}
+            Report variances/covariances (statsmodels) or SDs/correlations (lme4).
+        """
+        fe, se = self.fe_params, self.bse_fe
+        z = fe / se
+        table = pd.DataFrame({
+            "Coef.": fe, "Std.Err.": se, "z": z, "P>|z|": 2 * sps.norm.sf(np.abs(z)),
+            "[0.025": fe - 1.959964 * se, "0.975]": fe + 1.959964 * se,
+        })
+        cov_rows = self.cov_table(cov_scale)
+        if self.family.has_scale:
+            cov_rows = cov_rows.drop(index=cov_rows.index[len(cov_params(self.design))])
+        table = pd.concat([table, cov_rows]).astype(float)
+        notes = []
+        if self.singular:
+            notes.append("Singular fit: a random-effect variance is estimated at zero "
+                         "(boundary). Consider method='map' or the posterior.")
+        if not self.converged:
+            notes.append("The optimum did not pass the gradient check.")
+        header = base_header(self.design, self.method, self.scale, f"{self.llf:.4f}",
+                              "Yes" if self.converged else "No")
+        return Summary(report_title(self.family), header, table, notes)
+
+    def _sd_rows(self, values: dict) -> list[str]:
+        """Rows of ``values`` that are SDs (covariance rows and the residual, not ν or α)."""
+        aux = {a.label for a in self.family.aux if a.name != "sigma"}
+        return [k for k in values if k not in aux]
