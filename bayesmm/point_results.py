@@ -259,7 +259,9 @@ class MixedLMPointResults(FittedModel):
             notes.append("Singular fit: a random-effect variance is estimated at zero "
                          "(boundary). Consider method='map' or the posterior.")
         if not self.converged:
-            notes.append("The optimum did not pass the gradient check.")
+            notes.append("Not converged: the optimum failed the gradient check or lies at "
+                         "infinity (an SD over 1000 times the residual SD; e.g. MAP with two "
+                         "groups).")
         header = base_header(self.design, self.method, self.scale, f"{self.llf:.4f}",
                               "Yes" if self.converged else "No")
         return Summary(report_title(self.family), header, table, notes)

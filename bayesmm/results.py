@@ -195,14 +195,18 @@ class MixedLMResults(FittedModel):
                                    point_fit(self.design, self.stats, method))
 
     def compare_estimates(self, hdi_prob: float = 0.94, cov_scale: str = "var") -> pd.DataFrame:
-        """One row per reported parameter: REML, ML, MAP and the posterior mean, SD and HDI."""
+        """One row per reported parameter: REML, ML, MAP and the posterior mean, SD and HDI.
+
+        A point method whose fit did not converge (no interior optimum) gets NaN.
+        """
         post = self.summary(hdi_prob=hdi_prob, reml=False, cov_scale=cov_scale).table
         lo, hi = [c for c in post.columns if c.startswith("hdi_")]
         out = pd.DataFrame(index=post.index)
         for method in point_methods(self.design):
             point = self.point(method)
             values = pd.concat([point.fe_params, point.cov_table(cov_scale)["Coef."]])
-            out[method.upper()] = values.reindex(out.index)
+            # a fit without an optimum (e.g. MAP with two groups) has no estimate to show
+            out[method.upper()] = values.reindex(out.index) if point.converged else np.nan
         out["posterior mean"], out["posterior SD"] = post["Mean"], post["SD"]
         out[lo], out[hi] = post[lo], post[hi]
         return out.astype(float)

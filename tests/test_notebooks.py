@@ -35,6 +35,9 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nbclient import NotebookClient
 
     monkeypatch.setenv("BAYESMM_DATA", str(DATA))
+    root = str(path.parents[1])  # the kernel imports this checkout's bayesmm
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
     stored = nbformat.read(path, as_version=4)
     assert _images(stored) >= 1, f"{path.name}: stored outputs hold no figure"
     nb = nbformat.read(path, as_version=4)

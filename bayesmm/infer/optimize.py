@@ -15,6 +15,7 @@ __all__ = ["PointFit", "fit_point", "SINGULAR_TOL"]
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of Λ
 _GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 _POLISH_TOL = 1e-4  # polish until the gradient is well inside it
+THETA_MAX = 999.0  # relative SDs beyond this (the grid's top) mean no interior optimum
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,7 +169,11 @@ def fit_point(stats: SuffStats, method: Method = "reml") -> PointFit:
         values = np.append(values, fun(theta))
         grad = projected_gradient(fun, theta, check_bound)
     best = float(fun(theta))
-    converged = bool(np.isfinite(best) and np.all(np.abs(grad) < _GRAD_TOL))
+    # an SD a thousand times the residual SD is the criterion running off to infinity (MAP
+    # with two groups: blme's penalty exactly cancels the REML likelihood's decay), not an
+    # optimum
+    bounded = bool(np.all(np.abs(theta) < THETA_MAX))
+    converged = bool(np.isfinite(best) and np.all(np.abs(grad) < _GRAD_TOL) and bounded)
     prof = profile(theta, stats)
     scale = scale_hat(prof, stats, method)
     llf_method: Method = "ml" if method == "ml" else "reml"

@@ -157,3 +157,14 @@ def test_sd_correlation_scale_matches_lme4_printout(data):
                                          "Coef."], [24.741, 0.066, 5.922], atol=1e-3)
     np.testing.assert_allclose(res.cov_table("sd").loc["Residual SD", "Coef."], 25.592,
                                atol=5e-4)
+
+
+def test_map_with_two_groups_has_no_optimum_and_says_so():
+    """blme's penalty exactly cancels REML's decay in τ with two groups: the sup is at ∞."""
+    from ..conftest import NBA
+
+    model = bmm.mixedlm("Points ~ Minutes", NBA, groups="Team")
+    fit = model.fit(method="map")
+    assert not fit.converged and fit.fit.theta[0] >= 999
+    assert "Not converged" in str(fit.summary())
+    assert model.fit(method="reml").converged
