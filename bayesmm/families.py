@@ -88,10 +88,6 @@ class Family(ABC):
                aux: Aux) -> np.ndarray:
         """Draw responses for linear predictors ``eta`` (any shape; aux broadcast)."""
 
-    def mean(self, eta: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
-        """Return the expected response on its observed scale (successes for binomial)."""
-        return self.inverse_link(eta)
-
     def start_eta(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
         """Linear predictor of the data themselves (slightly shrunk), to start IRLS."""
         return np.asarray(y, dtype=float)
@@ -192,9 +188,6 @@ class Binomial(Family):
 
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:  # noqa: D102
         return special.expit(eta)
-
-    def mean(self, eta: np.ndarray, trials: np.ndarray | None) -> np.ndarray:  # noqa: D102
-        return special.expit(eta) * (1.0 if trials is None else trials)
 
     def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,  # noqa: D102
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:

@@ -17,6 +17,7 @@ import xarray as xr
 from .design import Design, FactorDesign, _group_labels
 from .errors import DataError, SpecificationError
 from .families import get_family
+from .infer.effects import aux_draws, linear_predictor
 
 __all__ = ["NewDesign", "fitted_design", "new_design", "predict_draws"]
 
@@ -141,9 +142,7 @@ def predict_draws(
         )
     beta = posterior["beta"].values  # (C, D, p)
     C, D = beta.shape[:2]
-    mu = np.einsum("np,cdp->cdn", new.X, beta)  # (C, D, n)   linear predictor
-    if new.offset is not None:
-        mu += new.offset
+    terms = []
     for f, Z, codes, unseen, L in zip(design.factors, new.Z, new.codes, new.new_levels, chols,
                                       strict=True):
         if unseen and new_groups == "error":
@@ -158,9 +157,9 @@ def predict_draws(
                 z = rng.standard_normal((C * D, len(unseen), f.q))
                 fresh = np.einsum("sij,skj->ski", L, z).reshape(C, D, len(unseen), f.q)
             b = np.concatenate([b, fresh], axis=2)  # (C, D, G + U, q)
-        mu += np.einsum("nq,cdnq->cdn", Z, b[:, :, codes, :])
+        terms.append((Z, codes, b))
+    eta = linear_predictor(beta, new.X, new.offset, terms)  # (C, D, n)
     family = get_family(design.family)
     if kind == "mean":
-        return family.inverse_link(mu)
-    aux = {a.name: posterior[a.name].values[..., None] for a in family.aux}  # (C, D, 1)
-    return family.sample(rng, mu, new.trials, aux)
+        return family.inverse_link(eta)
+    return family.sample(rng, eta, new.trials, aux_draws(family, posterior))

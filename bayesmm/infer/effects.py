@@ -10,10 +10,11 @@ import numpy as np
 import xarray as xr
 
 from ..design import Design, FactorDesign
-from ..families import get_family
+from ..families import Family, get_family
 from ..suffstats import SuffStats
 
-__all__ = ["draw_beta", "draw_effects", "factor_chol", "group_loglik", "pointwise_loglik"]
+__all__ = ["aux_draws", "draw_beta", "draw_effects", "factor_chol", "group_loglik",
+           "linear_predictor", "pointwise_loglik"]
 
 
 def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
@@ -198,6 +199,35 @@ def draw_effects(
     return out.reshape(C, D, G, q)
 
 
+def linear_predictor(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None,
+                     terms: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """η = Xβ + offset + Σ_f Z_f b_f[codes_f] for every draw.
+
+    Parameters
+    ----------
+    beta : ndarray, shape (C, D, p)
+    X : ndarray, shape (n, p)
+    offset : ndarray, shape (n,), optional
+    terms : list of tuple
+        Per factor: Z (n, q), codes (n,) and effect draws (C, D, levels, q).
+
+    Returns
+    -------
+    ndarray, shape (C, D, n)
+    """
+    eta = np.einsum("np,cdp->cdn", X, beta)
+    if offset is not None:
+        eta += offset
+    for Z, codes, b in terms:
+        eta += np.einsum("nq,cdnq->cdn", Z, b[:, :, codes, :])
+    return eta
+
+
+def aux_draws(family: Family, posterior: xr.Dataset) -> dict[str, np.ndarray]:
+    """Draws of the family's own parameters, shaped (C, D, 1) to broadcast over rows."""
+    return {a.name: posterior[a.name].values[..., None] for a in family.aux}
+
+
 def pointwise_loglik(design: Design, posterior: xr.Dataset) -> np.ndarray:
     """Log-density of every observation given each draw's parameters and effects (any family).
 
@@ -206,12 +236,6 @@ def pointwise_loglik(design: Design, posterior: xr.Dataset) -> np.ndarray:
     ndarray, shape (C, D, N)
     """
     family = get_family(design.family)
-    beta = posterior["beta"].values  # (C, D, p)
-    eta = np.einsum("np,cdp->cdn", design.X, beta)
-    if design.offset is not None:
-        eta += design.offset
-    for f in design.factors:
-        b = posterior[f.label].values  # (C, D, G, q)
-        eta += np.einsum("nq,cdnq->cdn", f.Z, b[:, :, f.codes, :])
-    aux = {a.name: posterior[a.name].values[..., None] for a in family.aux}  # (C, D, 1)
-    return family.logpdf(design.y, eta, design.trials, aux)
+    terms = [(f.Z, f.codes, posterior[f.label].values) for f in design.factors]
+    eta = linear_predictor(posterior["beta"].values, design.X, design.offset, terms)
+    return family.logpdf(design.y, eta, design.trials, aux_draws(family, posterior))
