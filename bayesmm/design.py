@@ -449,17 +449,13 @@ def design_from_arrays(
     codes, levels = _group_codes(frame, "__g__")
     X = X[keep]
     _check_rank(X, xnames)
-    if len(levels) >= X.shape[0]:
-        raise DataError(
-            f"groups: {len(levels)} groups for {X.shape[0]} rows; each group needs more than "
-            "one row on average for its variance to be told from the residual variance."
-        )
     factor = FactorDesign(
         name=group_label, label=group_label, codes=codes, levels=levels, Z=Z[keep],
         znames=znames,
         blocks=(CovBlock("corr", tuple(range(len(znames))), group_label),)
         if len(znames) > 1 else (CovBlock("diag", (0,), znames[0]),),
     )
+    _check_identifiable(factor, X.shape[0])
     return Design(y=y[keep, 0], X=X, xnames=xnames, response=name, factors=(factor,),
                   n_dropped=int(bad.sum()))
 
