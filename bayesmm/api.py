@@ -18,6 +18,7 @@ from .diagnostics import SamplingWarning
 from .errors import DataError, SpecificationError, describe
 from .infer.nuts import NutsOptions, sample_nuts
 from .infer.point import default_point_method, point_fit
+from .partitioned import is_dask_frame, partitioned_design
 from .priors import Prior, resolve_priors
 from .results import MixedLMPointResults, MixedLMResults
 from .spec import ModelSpec, Recipe, RETerm, spec_from_formula
@@ -129,7 +130,9 @@ class MixedLM:
         ----------
         formula : str
             ``"y ~ x"``, optionally with lme4 terms ``(x | g)``, ``(x || g)``, ``(1 | a/b)``.
-        data : pandas.DataFrame
+        data : pandas.DataFrame or dask.dataframe.DataFrame
+            A Dask frame (Gaussian, one grouping factor) is reduced to sufficient statistics
+            partition by partition; its rows never come to this process.
         groups : str or array_like, optional
             Grouping column name, or an array of labels (reported as ``"Group"``).
         re_formula : str, optional
@@ -153,6 +156,9 @@ class MixedLM:
         """
         label = "Group" if isinstance(groups, str) and groups == "__groups__" else ""
         if groups is not None and not isinstance(groups, str):
+            if is_dask_frame(data):
+                raise DataError(f"groups: with a Dask DataFrame pass the grouping column's "
+                                f"name; received {describe(groups)}.")
             if not isinstance(data, pd.DataFrame):
                 raise DataError(f"data: expected a pandas DataFrame; received {describe(data)}.")
             values = np.asarray(groups)
@@ -169,6 +175,12 @@ class MixedLM:
             trials=trials, offset=offset,
         )
         model = cls.__new__(cls)
+        if is_dask_frame(data):
+            design, stats = partitioned_design(spec, data)
+            model._init(spec, design, priors)
+            model.__dict__["stats"] = stats  # the cached property, computed by Dask
+            model.recipe = None  # the rows stay in the Dask frame: nothing to save
+            return model
         model._init(spec, make_design(spec, data), priors)
         kwargs = {"formula": formula, "groups": groups, "re_formula": re_formula,
                   "vc_formula": dict(vc_formula) if vc_formula else None, "cov_re": cov_re,

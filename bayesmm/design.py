@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import formulae as fm
@@ -19,9 +20,11 @@ from formulae.scanner import ScanError
 
 from .errors import DataError, FormulaError, describe
 from .families import get_family
+from .moments import DataMoments, moments_of
 from .spec import ModelSpec, RETerm, parse_lme4
 
-__all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "make_design"]
+__all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "design_columns",
+           "make_design"]
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -111,6 +114,9 @@ class Design:
         Added to the linear predictor.
     trials_name, offset_name : str, optional
         Their columns, to read them from new data.
+    moments : DataMoments, optional
+        Given only for a partitioned (Dask) design, whose row arrays are empty: the rows'
+        moments and group sizes, combined across partitions.
     """
 
     y: np.ndarray
@@ -125,11 +131,39 @@ class Design:
     offset: np.ndarray | None = None
     trials_name: str | None = None
     offset_name: str | None = None
+    moments: DataMoments | None = None
+
+    @cached_property
+    def data_moments(self) -> DataMoments:
+        """Moments of ``y``, the columns of ``X`` and ``Z`` and group sizes of the rows."""
+        return self.moments or moments_of(
+            design_columns(self.y, self.X, tuple(f.Z for f in self.factors), self.trials,
+                           self.offset),
+            tuple(f.codes for f in self.factors), tuple(f.n_levels for f in self.factors))
+
+    @property
+    def has_rows(self) -> bool:
+        """Whether the row arrays are in memory (false for a partitioned design)."""
+        return self.moments is None
 
     @property
     def n_obs(self) -> int:
         """Number of observations used."""
-        return self.y.shape[0]
+        return self.data_moments.n if self.moments is not None else self.y.shape[0]
+
+
+def design_columns(y: np.ndarray, X: np.ndarray, Zs: tuple[np.ndarray, ...],
+                   trials: np.ndarray | None, offset: np.ndarray | None
+                   ) -> dict[str, np.ndarray]:
+    """Name the 1-D columns whose moments :class:`DataMoments` keeps."""
+    cols = {"y": y} | {f"X{j}": X[:, j] for j in range(X.shape[1])}
+    for f, Z in enumerate(Zs):
+        cols |= {f"Z{f}_{c}": Z[:, c] for c in range(Z.shape[1])}
+    if trials is not None:
+        cols["trials"] = trials
+    if offset is not None:
+        cols["offset"] = offset
+    return cols
 
 
 def _used_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
@@ -310,8 +344,8 @@ def _check_rank(X: np.ndarray, xnames: tuple[str, ...]) -> None:
         )
 
 
-def _prepare(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, int, Any,
-                                                            np.ndarray, tuple[str, ...]]:
+def _prepare(spec: ModelSpec, data: pd.DataFrame, check: bool = True
+             ) -> tuple[pd.DataFrame, int, Any, np.ndarray, tuple[str, ...]]:
     """Run the checks shared by every design: data, response, missing rows, fixed effects.
 
     Returns
@@ -337,11 +371,12 @@ def _prepare(spec: ModelSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, int, An
         )
     data = data.reset_index(drop=True)
     dm, X, xnames = _matrix(spec.fixed, data, "formula")
-    _check_rank(X, xnames)
+    if check:
+        _check_rank(X, xnames)
     return data, n_dropped, dm, X, xnames
 
 
-def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
+def make_design(spec: ModelSpec, data: pd.DataFrame, check: bool = True) -> Design:
     """Evaluate ``spec`` on ``data``.
 
     Parameters
@@ -350,6 +385,9 @@ def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
         The model specification.
     data : pandas.DataFrame
         The data.
+    check : bool
+        Check the rank of ``X``, the response's support and groups < rows. A partitioned
+        design's template (:mod:`bayesmm.partitioned`) skips them; its totals are checked.
 
     Returns
     -------
@@ -361,15 +399,16 @@ def make_design(spec: ModelSpec, data: pd.DataFrame) -> Design:
     DataError, FormulaError
         For empty data, unknown columns, non-numeric responses, one-level groups.
     """
-    data, n_dropped, dm, X, xnames = _prepare(spec, data)
+    data, n_dropped, dm, X, xnames = _prepare(spec, data, check)
     by_factor: dict[str, list[RETerm]] = {}
     for term in spec.re_terms:
         by_factor.setdefault(term.factor, []).append(term)
     factors = tuple(_factor_design(terms, data) for terms in by_factor.values())
     y = data[spec.response].to_numpy(dtype=float)
     trials = None if spec.trials is None else data[spec.trials].to_numpy(dtype=float)
-    get_family(spec.family).check(y, trials)
-    if spec.family in ("gaussian", "t"):
+    if check:
+        get_family(spec.family).check(y, trials)
+    if check and spec.family in ("gaussian", "t"):
         for f in factors:
             _check_identifiable(f, len(y))
     return Design(

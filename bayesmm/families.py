@@ -22,6 +22,7 @@ from .errors import DataError, SpecificationError
 __all__ = ["FAMILIES", "Family", "AuxParam", "get_family"]
 
 Aux = dict[str, np.ndarray]
+Observed = np.ndarray | pt.TensorVariable  # the response: an array or a data container
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Family(ABC):
         """Mean of one trial (numpy)."""
 
     @abstractmethod
-    def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,
+    def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
         """Register the observed variable ``name`` in the current PyMC model."""
 
@@ -112,7 +113,7 @@ class Gaussian(Family):
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:  # noqa: D102
         return eta
 
-    def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,  # noqa: D102
+    def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Normal(name, mu=eta, sigma=aux["sigma"], observed=y, dims="obs")
 
@@ -140,7 +141,7 @@ class StudentT(Family):
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:  # noqa: D102
         return eta
 
-    def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,  # noqa: D102
+    def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.StudentT(name, nu=aux["nu"], mu=eta, sigma=aux["sigma"], observed=y, dims="obs")
 
@@ -189,7 +190,7 @@ class Binomial(Family):
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:  # noqa: D102
         return special.expit(eta)
 
-    def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,  # noqa: D102
+    def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Binomial(name, n=trials, logit_p=eta, observed=y, dims="obs")
 
@@ -231,7 +232,7 @@ class Bernoulli(Binomial):
                 "out of trials."
             )
 
-    def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,  # noqa: D102
+    def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Bernoulli(name, logit_p=eta, observed=y, dims="obs")
 
@@ -257,7 +258,7 @@ class Poisson(Family):
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:  # noqa: D102
         return np.exp(eta)
 
-    def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,  # noqa: D102
+    def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Poisson(name, mu=pt.exp(eta), observed=y, dims="obs")
 
@@ -284,7 +285,7 @@ class NegBinomial(Poisson):
     name = "negbin"
     aux = (AuxParam("alpha", "alpha", ("Gamma", {"alpha": 2.0, "beta": 0.1})),)
 
-    def likelihood(self, name: str, eta: pt.TensorVariable, y: np.ndarray,  # noqa: D102
+    def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
                    trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.NegativeBinomial(name, mu=pt.exp(eta), alpha=aux["alpha"], observed=y, dims="obs")
 

@@ -23,7 +23,7 @@ from .build.mixture import (
 from .design import Design, fixed_design
 from .errors import DataError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
-from .infer.nuts import NutsOptions
+from .infer.nuts import NutsOptions, clean_idata
 from .report import Summary
 
 __all__ = ["MixtureModel", "MixtureResults", "mixture"]
@@ -106,9 +106,7 @@ class MixtureModel:
                               progressbar=opts.progressbar, target_accept=target_accept,
                               compute_convergence_checks=False,
                               idata_kwargs={"log_likelihood": True})
-        post = idata.posterior
-        idata.posterior = post[[v for v in post.data_vars if not str(v).startswith("_")]]
-        return MixtureResults(d, self.k, self.order, idata, em)
+        return MixtureResults(d, self.k, self.order, clean_idata(idata), em)
 
 
 def mixture(formula: str, data: pd.DataFrame, k: int = 2, **kwargs: Any) -> MixtureModel:

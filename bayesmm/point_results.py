@@ -31,7 +31,7 @@ def report_title(family: Family) -> str:
 
 def _group_sizes(design: Design) -> np.ndarray:
     """Rows per group of the first factor."""
-    return np.bincount(design.factors[0].codes)
+    return design.data_moments.group_counts[0]
 
 
 def base_header(design: Design, method: str, scale: float, llf: str, converged: str

@@ -19,7 +19,7 @@ from .errors import DataError, SpecificationError
 from .families import get_family
 from .infer.effects import aux_draws, linear_predictor
 
-__all__ = ["NewDesign", "fitted_design", "new_design", "predict_draws"]
+__all__ = ["NewDesign", "fitted_design", "new_design", "predict_draws", "require_rows"]
 
 NewGroups = Literal["sample", "zero", "error"]
 
@@ -49,8 +49,19 @@ class NewDesign:
     offset: np.ndarray | None = None
 
 
+def require_rows(design: Design, what: str) -> None:
+    """Raise when ``design`` is partitioned (Dask): its rows are not in memory."""
+    if not design.has_rows:
+        raise DataError(
+            f"data: {what} need the rows, and this model was built from a Dask DataFrame "
+            "whose rows stay in its partitions; pass rows explicitly, e.g. "
+            "res.predict(new_data=ddf.partitions[0].compute())."
+        )
+
+
 def fitted_design(design: Design) -> NewDesign:
     """Describe the fitted rows as a :class:`NewDesign`."""
+    require_rows(design, "in-sample predictions")
     f = design.factors
     return NewDesign(design.X, tuple(x.Z for x in f), tuple(x.codes for x in f),
                      tuple(() for _ in f), design.trials, design.offset)
@@ -80,10 +91,13 @@ def _evaluate(terms: object, data: pd.DataFrame, argument: str) -> np.ndarray:
 def _factor_codes(factor: FactorDesign, data: pd.DataFrame) -> tuple[np.ndarray, tuple]:
     """Codes of new rows against the fitted levels; unseen levels numbered after them."""
     labels = _group_labels(data, factor.name).to_numpy()
-    index = {lv: i for i, lv in enumerate(factor.levels)}
-    unseen = tuple(dict.fromkeys(lv for lv in labels if lv not in index))
-    index.update({lv: factor.n_levels + k for k, lv in enumerate(unseen)})
-    return np.array([index[lv] for lv in labels], dtype=np.int64), unseen
+    codes = pd.Index(factor.levels).get_indexer(labels).astype(np.int64)  # -1: unseen
+    missing = codes < 0
+    if not missing.any():
+        return codes, ()
+    unseen_codes, unseen = pd.factorize(labels[missing])  # in order of appearance
+    codes[missing] = factor.n_levels + unseen_codes
+    return codes, tuple(unseen.tolist())
 
 
 def new_design(design: Design, data: pd.DataFrame) -> NewDesign:

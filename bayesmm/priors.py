@@ -80,50 +80,50 @@ def corr_key(factor: FactorDesign) -> str:
     return f"corr({factor.label})"
 
 
-def _col_scale(col: np.ndarray) -> float:
+def _scale(design: Design, column: str) -> float:
     """SD of a design column, 1 for a constant (intercept) column."""
-    sd = float(np.std(col))
+    sd = design.data_moments.column(column)[2]
     return sd if sd > 1e-12 else 1.0
 
 
 def _intercept_mean(design: Design) -> float:
     """Centre of the intercept's prior: the pooled mean on the link scale, less the offset."""
-    y, n = design.y, design.trials
+    mom = design.data_moments
+    y_sum, y_mean = mom.column("y")[:2]
     link = get_family(design.family).link
     if link == "logit":
-        pooled = (y.sum() + 0.5) / ((y.size if n is None else n.sum()) + 1.0)
+        n = mom.column("trials")[0] if "trials" in mom.names else mom.n
+        pooled = (y_sum + 0.5) / (n + 1.0)
         centre = float(np.log(pooled / (1 - pooled)))
     elif link == "log":
-        centre = float(np.log(np.mean(y) + 0.1))
+        centre = float(np.log(y_mean + 0.1))
     else:
-        centre = float(np.mean(y))
-    return centre - (0.0 if design.offset is None else float(np.mean(design.offset)))
+        centre = y_mean
+    return centre - (mom.column("offset")[1] if "offset" in mom.names else 0.0)
 
 
 def default_priors(design: Design) -> dict[str, Prior]:
     """Weakly informative priors scaled to ``design``'s response and predictors."""
-    y = design.y
     family = get_family(design.family)
-    sy = _col_scale(y) if family.link == "identity" else 1.0
+    sy = _scale(design, "y") if family.link == "identity" else 1.0
     priors: dict[str, Prior] = {}
     for j, name in enumerate(design.xnames):
-        col = design.X[:, j]
-        if np.ptp(col) == 0:
+        if design.data_moments.column(f"X{j}")[3] == 0:
             priors[name] = Prior("Normal", mu=_intercept_mean(design), sigma=2.5 * sy)
         else:
-            priors[name] = Prior("Normal", mu=0.0, sigma=2.5 * sy / _col_scale(col))
+            priors[name] = Prior("Normal", mu=0.0, sigma=2.5 * sy / _scale(design, f"X{j}"))
     for aux in family.aux:
         dist, params = aux.prior
-        priors[aux.name] = Prior(dist, **{k: _col_scale(y) if v is None else v
+        priors[aux.name] = Prior(dist, **{k: _scale(design, "y") if v is None else v
                                           for k, v in params.items()})
-    for factor in design.factors:
+    for f, factor in enumerate(design.factors):
         for block in factor.blocks:
             if block.kind == "vc":
-                scale = sy / max(_col_scale(factor.Z[:, c]) for c in block.cols)
+                scale = sy / max(_scale(design, f"Z{f}_{c}") for c in block.cols)
                 priors[sd_key(factor, block.name)] = Prior("HalfNormal", sigma=scale)
                 continue
             for c in block.cols:
-                scale = sy / _col_scale(factor.Z[:, c])
+                scale = sy / _scale(design, f"Z{f}_{c}")
                 priors[sd_key(factor, factor.znames[c])] = Prior("HalfNormal", sigma=scale)
             if block.kind == "corr":
                 priors[corr_key(factor)] = Prior("LKJ", eta=2.0)

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from .covariance import ThetaMap, joint_theta_map, theta_map
 from .design import Design, FactorDesign
 
-__all__ = ["SuffStats", "group_stats", "suff_stats"]
+__all__ = ["SuffStats", "add_stats", "group_stats", "stats_of_rows", "suff_stats"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,8 +83,13 @@ def _segment_cross(codes: np.ndarray, G: int, A: np.ndarray, B: np.ndarray) -> n
 
 def group_stats(design: Design, factor: FactorDesign) -> SuffStats:
     """Statistics of a single grouping factor: one block per group (B = G, m = q)."""
-    G, codes = factor.n_levels, factor.codes
-    Z, X, y = factor.Z, design.X, design.y
+    return stats_of_rows(factor.codes, factor.n_levels, factor.Z, design.X, design.y,
+                         theta_map(factor))
+
+
+def stats_of_rows(codes: np.ndarray, G: int, Z: np.ndarray, X: np.ndarray, y: np.ndarray,
+                  tmap: ThetaMap) -> SuffStats:
+    """Per-group statistics of rows with group ``codes`` (N,), ``Z`` (N, q), ``X`` (N, p)."""
     return SuffStats(
         ZtZ=_segment_cross(codes, G, Z, Z),  # (G, q, q)
         ZtX=_segment_cross(codes, G, Z, X),  # (G, q, p)
@@ -94,10 +99,24 @@ def group_stats(design: Design, factor: FactorDesign) -> SuffStats:
         yty=float(y @ y),
         n_obs=y.shape[0],
         n_per_block=np.bincount(codes, minlength=G),
-        tmap=theta_map(factor),
+        tmap=tmap,
         XtX_b=_segment_cross(codes, G, X, X),  # (G, p, p)
         Xty_b=_segment_cross(codes, G, X, y[:, None])[:, :, 0],  # (G, p)
         yty_b=np.bincount(codes, weights=y * y, minlength=G),  # (G,)
+    )
+
+
+def add_stats(a: SuffStats, b: SuffStats) -> SuffStats:
+    """Statistics of the union of two disjoint sets of rows of the same groups."""
+    def _sum(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None or y is None else x + y
+
+    return SuffStats(
+        ZtZ=a.ZtZ + b.ZtZ, ZtX=a.ZtX + b.ZtX, Zty=a.Zty + b.Zty, XtX=a.XtX + b.XtX,
+        Xty=a.Xty + b.Xty, yty=a.yty + b.yty, n_obs=a.n_obs + b.n_obs,
+        n_per_block=a.n_per_block + b.n_per_block, tmap=a.tmap,
+        XtX_b=_sum(a.XtX_b, b.XtX_b), Xty_b=_sum(a.Xty_b, b.Xty_b),
+        yty_b=_sum(a.yty_b, b.yty_b),
     )
 
 

@@ -16,7 +16,7 @@ from ..design import Design, FactorDesign
 from ..families import get_family
 from ..priors import Prior, corr_key, sd_key
 
-__all__ = ["Params", "add_parameters", "coords_of", "effect_dims", "sd_names"]
+__all__ = ["Params", "add_parameters", "coords_of", "effect_dims", "observed", "sd_names"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,9 +56,18 @@ def sd_names(factor: FactorDesign) -> list[str]:
     return names
 
 
+def observed(design: Design) -> pt.TensorVariable:
+    """Register the response as the data container ``_y`` (N,), swappable without recompiling.
+
+    Calibration runs (tests/test_sbc.py) refit one compiled model to many simulated
+    responses through :func:`pymc.set_data`.
+    """
+    return pm.Data("_y", design.y, dims="obs")
+
+
 def coords_of(design: Design) -> dict[str, list]:
     """Coordinates of every dimension the builds use."""
-    coords: dict[str, list] = {"coef": list(design.xnames), "obs": list(range(design.n_obs))}
+    coords: dict[str, list] = {"coef": list(design.xnames), "obs": list(range(design.y.size))}
     for f in design.factors:
         lev, eff = effect_dims(f)
         coords[lev] = [str(v) for v in f.levels]

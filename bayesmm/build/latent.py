@@ -12,7 +12,7 @@ import pytensor.tensor as pt
 from ..design import Design
 from ..families import get_family
 from ..priors import Prior
-from .common import add_parameters, coords_of, effect_dims
+from .common import add_parameters, coords_of, effect_dims, observed
 
 __all__ = ["build_latent"]
 
@@ -29,6 +29,6 @@ def build_latent(design: Design, priors: dict[str, Prior]) -> pm.Model:
             z = pm.Normal(f"_{factor.label}_z", 0.0, 1.0, dims=dims)  # (G, q)
             b = pm.Deterministic(factor.label, pt.dot(z, chol.T), dims=dims)  # (G, q)
             mu = mu + pt.sum(factor.Z * b[factor.codes], axis=1)  # (N,)
-        get_family(design.family).likelihood(design.response, mu, design.y, design.trials,
+        get_family(design.family).likelihood(design.response, mu, observed(design), design.trials,
                                              params.aux)
     return model

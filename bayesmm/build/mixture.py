@@ -16,6 +16,7 @@ import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
 from ..design import Design
+from .common import observed
 
 __all__ = ["MixturePriors", "build_mixture", "default_mixture_priors", "mixture_initvals"]
 
@@ -126,5 +127,6 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
         else:
             w = pm.Dirichlet("w", a=np.full(k, priors.alpha), dims="component")
         mu = pt.dot(design.X, beta.T)  # (N, K)
-        pm.NormalMixture(design.response, w=w, mu=mu, sigma=sigma, observed=design.y, dims="obs")
+        pm.NormalMixture(design.response, w=w, mu=mu, sigma=sigma, observed=observed(design),
+                        dims="obs")
     return model

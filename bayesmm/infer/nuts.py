@@ -20,11 +20,12 @@ from ..build.marginal import (
 )
 from ..design import Design
 from ..errors import SpecificationError
+from ..predict import require_rows
 from ..priors import Prior
 from ..suffstats import SuffStats
 from .effects import draw_beta, draw_effects, pointwise_loglik
 
-__all__ = ["NutsOptions", "sample_nuts"]
+__all__ = ["NutsOptions", "clean_idata", "sample_nuts"]
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 _MODULES = {"nutpie": "nutpie", "numpyro": "numpyro", "pymc": "pymc"}
@@ -70,6 +71,7 @@ LOGLIK_AUTO_MAX = 25_000_000  # draws × observations kept at fit time (200 MB o
 
 def add_log_likelihood(idata: az.InferenceData, design: Design) -> az.InferenceData:
     """Add the pointwise log-likelihood group (for :func:`arviz.loo`) in place and return it."""
+    require_rows(design, "the pointwise log-likelihood (LOO)")
     post = idata.posterior
     ll = pointwise_loglik(design, post)
     idata.add_groups(
@@ -81,16 +83,25 @@ def add_log_likelihood(idata: az.InferenceData, design: Design) -> az.InferenceD
     return idata
 
 
-def _clean(idata: az.InferenceData) -> az.InferenceData:
-    """Drop internal variables (leading underscore) and the potential from the posterior."""
+def clean_idata(idata: az.InferenceData) -> az.InferenceData:
+    """Drop internal variables (leading underscore) and the data containers."""
     post = idata.posterior
     keep = [v for v in post.data_vars if not str(v).startswith("_")]
     idata.posterior = post[keep]
+    if "constant_data" in idata.groups():  # the response container ``_y`` only
+        del idata.constant_data
     return idata
 
 
 def _sample_pymc(model: pm.Model, options: NutsOptions) -> az.InferenceData:
-    """PyMC's NUTS (or numpyro through PyMC)."""
+    """PyMC's NUTS (or numpyro through PyMC).
+
+    Numpyro runs its chains vectorised on one device (JAX sees one CPU device unless told
+    otherwise, and its default parallel chains would fall back to a sequential loop with a
+    warning).
+    """
+    extra = {"nuts_sampler_kwargs": {"chain_method": "vectorized"}} \
+        if options.sampler == "numpyro" else {}
     with model:
         return pm.sample(
             draws=options.draws,
@@ -103,6 +114,7 @@ def _sample_pymc(model: pm.Model, options: NutsOptions) -> az.InferenceData:
             target_accept=options.target_accept,
             compute_convergence_checks=False,
             idata_kwargs={"log_likelihood": False},
+            **extra,
         )
 
 
@@ -156,10 +168,12 @@ def sample_nuts(
             f"({[f.name for f in design.factors]}). Use marginal=None."
         )
     use_marginal = marginal_applies(design) if marginal is None else bool(marginal)
+    if not use_marginal:
+        require_rows(design, "the latent build (marginal=False)")
     model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
     sample = _sample_nutpie if options.sampler == "nutpie" else _sample_pymc
-    idata = _clean(sample(model, options))
-    if "observed_data" not in idata.groups():
+    idata = clean_idata(sample(model, options))
+    if "observed_data" not in idata.groups() and design.has_rows:
         idata.add_groups(observed_data=xr.Dataset(
             {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))
     if use_marginal:
@@ -179,6 +193,6 @@ def sample_nuts(
         idata.posterior = post.assign({factor.label: xr.DataArray(b, dims=dims, coords=coords)})
     n_values = options.chains * options.draws * design.n_obs
     keep = options.log_likelihood
-    if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX):
+    if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX and design.has_rows):
         add_log_likelihood(idata, design)
     return idata, "marginal" if use_marginal else "latent"

@@ -1,0 +1,134 @@
+"""Dask input: statistics per partition equal the one-shot numpy ones; fits agree; clear errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from bayesmm import suffstats
+from bayesmm.errors import DataError, SpecificationError
+
+dd = pytest.importorskip("dask.dataframe")
+
+STATS = ("ZtZ", "ZtX", "Zty", "XtX", "Xty", "yty", "n_per_block", "XtX_b", "Xty_b", "yty_b")
+FORMULA = "y ~ x + c + (x | g)"
+
+
+def _frame(n: int = 6000, G: int = 40, seed: int = 3) -> pd.DataFrame:
+    """Sorted by group, so most partitions miss most groups; a few NaN and inf rows."""
+    rng = np.random.default_rng(seed)
+    g = np.sort(rng.integers(0, G, n))
+    x = rng.normal(size=n)
+    c = rng.choice(["lo", "mid", "hi"], n)
+    y = (1 + 0.5 * x + 0.8 * (c == "hi") + rng.normal(size=G)[g]
+         + 0.3 * rng.normal(size=G)[g] * x + rng.normal(size=n))
+    df = pd.DataFrame({"y": y, "x": x, "c": c, "g": [f"s{k:02d}" for k in g]})
+    df.loc[[7, 4000], "y"] = np.nan
+    df.loc[100, "x"] = np.inf
+    return df
+
+
+def _uneven(df: pd.DataFrame) -> object:
+    """Partitions of 1, 17, 900, … rows: uneven, and levels missing from most of them."""
+    cuts = [0, 1, 18, 918, 2500, 2501, 4100, len(df) - 1]
+    return dd.from_pandas(df, npartitions=1).repartition(divisions=cuts)
+
+
+def _models(df: pd.DataFrame, formula: str = FORMULA) -> tuple[bmm.MixedLM, bmm.MixedLM]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.MissingDataWarning)
+        return bmm.mixedlm(formula, df), bmm.mixedlm(formula, _uneven(df))
+
+
+def test_partition_statistics_equal_one_shot() -> None:
+    df = _frame()
+    ddf = _uneven(df)
+    assert ddf.npartitions == 7
+    with pytest.warns(bmm.MissingDataWarning, match="dropped 3 of 6000 rows"):
+        dask_model = bmm.mixedlm(FORMULA, ddf)
+    with pytest.warns(bmm.MissingDataWarning):
+        mem_model = bmm.mixedlm(FORMULA, df)
+    for name in STATS:
+        a, b = getattr(mem_model.stats, name), getattr(dask_model.stats, name)
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * np.max(np.abs(a)))
+    d1, d2 = mem_model.design, dask_model.design
+    assert (d2.n_obs, d2.n_dropped, d2.has_rows) == (5997, 3, False)
+    assert d2.factors[0].levels == d1.factors[0].levels and d2.xnames == d1.xnames
+    np.testing.assert_array_equal(d2.data_moments.group_counts[0], np.bincount(d1.factors[0].codes))
+    for key, prior in mem_model.priors.items():
+        for param, value in prior.params.items():
+            assert dask_model.priors[key].params[param] == pytest.approx(value, rel=1e-12)
+
+
+def test_chunked_statistics_equal_one_shot(monkeypatch: pytest.MonkeyPatch) -> None:
+    df = _frame().dropna()
+    df = df[np.isfinite(df["x"])]
+    whole = bmm.mixedlm(FORMULA, df).stats
+    monkeypatch.setattr(suffstats, "CHUNK", 37)  # 163 chunks, the last one partial
+    chunked = bmm.mixedlm(FORMULA, df).stats
+    for name in STATS:
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-12,
+                                   atol=1e-12 * np.max(np.abs(getattr(whole, name))))
+
+
+def test_reml_from_partitions_equals_in_memory() -> None:
+    mem, part = (m.fit("reml") for m in _models(_frame()))
+    assert part.converged and mem.converged
+    np.testing.assert_allclose(part.fe_params, mem.fe_params, rtol=1e-8)
+    assert part.scale == pytest.approx(mem.scale, rel=1e-8)
+    assert part.llf == pytest.approx(mem.llf, rel=1e-10)
+    # the optimum of a flat criterion is located to ~sqrt(rounding): variances to 1e-4
+    np.testing.assert_allclose(part.cov_re, mem.cov_re, rtol=1e-4)
+    assert str(part.summary()).splitlines()[:9] == str(mem.summary()).splitlines()[:9]
+
+
+def test_nuts_from_partitions_matches_in_memory_posterior() -> None:
+    mem_model, dask_model = _models(_frame(), "y ~ x + (1 | g)")
+    kw = {"draws": 500, "tune": 500, "chains": 2, "cores": 1, "random_seed": 11}
+    a, b = dask_model.fit(**kw), mem_model.fit(**kw)
+    assert a.build == "marginal" and "observed_data" not in a.idata.groups()
+    assert a.posterior["g"].shape == (2, 500, 40, 1)
+    for name in ("beta", "sigma", "g_sd"):
+        x = a.posterior[name].values.reshape(1000, -1)  # (draws, k)
+        y = b.posterior[name].values.reshape(1000, -1)
+        mcse = np.hypot(x.std(0), y.std(0)) / np.sqrt(a.sampling.ess_bulk.min())
+        assert np.all(np.abs(x.mean(0) - y.mean(0)) < 4 * mcse), name
+    with pytest.raises(DataError, match="Dask DataFrame"):
+        a.predict()
+    pred = a.predict(new_data=_frame().dropna().head(20), kind="mean")
+    np.testing.assert_allclose(pred.mean(("chain", "draw")),
+                               b.predict(new_data=_frame().dropna().head(20), kind="mean")
+                               .mean(("chain", "draw")), atol=0.1)
+
+
+def test_local_cluster_client_computes_the_statistics() -> None:
+    distributed = pytest.importorskip("distributed")
+    df = _frame()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bmm.MissingDataWarning)
+            model = bmm.mixedlm(FORMULA, _uneven(df))
+        assert len(client.scheduler_info()["workers"]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.MissingDataWarning)
+        ref = bmm.mixedlm(FORMULA, df)
+    for name in STATS:
+        np.testing.assert_allclose(getattr(model.stats, name), getattr(ref.stats, name),
+                                   rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize(("formula", "kwargs", "error", "match"), [
+    ("y ~ x + (1 | g) + (1 | c)", {}, SpecificationError, "one grouping factor"),
+    ("y ~ x + (1 | g)", {"family": "t"}, SpecificationError, "family='t'"),
+    ("y ~ center(x) + (1 | g)", {}, SpecificationError, "center"),
+    ("y ~ x + (1 | g)", {"groups": np.zeros(6000)}, DataError, "groups"),
+])
+def test_dask_input_errors_name_the_argument(formula, kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        bmm.mixedlm(formula, _uneven(_frame()), **kwargs)
