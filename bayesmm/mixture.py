@@ -20,15 +20,35 @@ from .build.mixture import (
     default_mixture_priors,
     mixture_initvals,
 )
-from .design import Design, fixed_design
-from .errors import DataError, SpecificationError, describe
+from .design import Design, _group_labels, fixed_design, make_design
+from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
 from .infer.nuts import NutsOptions, clean_idata
 from .report import Summary
+from .spec import parse_lme4, spec_from_formula
 
 __all__ = ["MixtureModel", "MixtureResults", "mixture"]
 
 ORDERS = ("mu", "weights", "none")
+
+
+def mixture_design(formula: str, data: pd.DataFrame, groups: str | None = None) -> Design:
+    """Design of a mixture; ``(1 | g)`` or ``groups="g"`` adds shared group intercepts."""
+    if groups is not None:
+        if not isinstance(groups, str):
+            raise SpecificationError(
+                f"groups: expected a column name; received {describe(groups)}."
+            )
+        formula = f"{formula} + (1 | {groups})"
+    _, _, terms = parse_lme4(formula)
+    if not terms:
+        return fixed_design(formula, data)
+    if len(terms) > 1 or terms[0].expr.replace(" ", "") != "1":
+        raise FormulaError(
+            "formula: a mixture takes one random intercept shared by its components, "
+            f"'(1 | g)' or groups='g'; received {[f'({t.expr} | {t.factor})' for t in terms]}."
+        )
+    return make_design(spec_from_formula(formula), data)
 
 
 class MixtureModel:
@@ -47,17 +67,21 @@ class MixtureModel:
         Identifying constraint against label switching.
     priors : MixturePriors, optional
         Replaces the data-scaled defaults.
+    groups : str, optional
+        Grouping column of a random intercept shared by every component (a latent-class
+        mixed model); the same as adding ``(1 | g)`` to the formula.
     """
 
     def __init__(self, formula: str, data: pd.DataFrame, k: int = 2, alpha: float = 1.0,
-                 order: str = "mu", priors: MixturePriors | None = None) -> None:
+                 order: str = "mu", priors: MixturePriors | None = None,
+                 groups: str | None = None) -> None:
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
             raise SpecificationError(f"k: expected an integer ≥ 2; received {describe(k)}.")
         if order not in ORDERS:
             raise SpecificationError(f"order: expected one of {ORDERS}; received {order!r}.")
         if not np.isfinite(alpha) or alpha <= 0:
             raise SpecificationError(f"alpha: expected a positive number; received {alpha!r}.")
-        self.design: Design = fixed_design(formula, data)
+        self.design: Design = mixture_design(formula, data, groups)
         if k >= self.design.n_obs:
             raise DataError(
                 f"k: {k} components need more than {self.design.n_obs} rows; use fewer "
@@ -88,6 +112,11 @@ class MixtureModel:
         MixtureResults
         """
         d = self.design
+        if method == "map" and d.factors:
+            raise SpecificationError(
+                "method: 'map' (EM) is for mixtures without group intercepts, whose joint "
+                "mode over the effects and their SD lies at SD 0; use method='nuts'."
+            )
         if method == "map":
             em = fit_em(d.y, d.X, self.k, self.priors, self.order, n_restarts, random_seed)
             return MixtureResults(d, self.k, self.order, None, em)
@@ -168,29 +197,63 @@ class MixtureResults:
             raise DataError(f"data: response column {self.design.response!r} is missing.")
         return X, data[self.design.response].to_numpy(dtype=float)
 
-    def _log_joint(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Compute log w_k + log N(y_i | X_i β_k, σ_k) per draw, shape (S, N, K)."""
+    def _group_sd(self) -> np.ndarray:
+        """SD of the group intercepts per draw (S,); zero without groups."""
+        if not self.design.factors or self.idata is None:
+            return np.zeros(1)
+        return self.idata.posterior[f"{self.design.factors[0].label}_sd"].values.ravel()
+
+    def _offsets(self, data: pd.DataFrame | None, n: int) -> np.ndarray:
+        """Group intercept of every row per draw (S, n): zero without groups or when unseen."""
+        if not self.design.factors or self.idata is None:
+            return np.zeros((1, n))
+        f = self.design.factors[0]
+        b = self.idata.posterior[f.label].values.reshape(-1, f.n_levels)  # (S, G)
+        if data is None:
+            return b[:, f.codes]
+        codes = pd.Index(f.levels).get_indexer(_group_labels(data, f.name))  # -1: unseen
+        return np.where(codes >= 0, b[:, np.maximum(codes, 0)], 0.0)
+
+    def _log_joint(self, X: np.ndarray, y: np.ndarray, off: np.ndarray | None = None,
+                   marginal: bool = False) -> np.ndarray:
+        """Compute log w_k + log N(y_i | X_i β_k + b_i, σ_k) per draw, shape (S, N, K).
+
+        ``marginal`` integrates the group intercept out instead (σ_k² + τ²).
+        """
         beta, sigma, w = self._draws()
         mu = np.einsum("np,skp->snk", X, beta)
+        if off is not None:
+            mu = mu + off[:, :, None]
+        if marginal:
+            sigma = np.sqrt(sigma**2 + self._group_sd()[:, None] ** 2)
         return sps.norm.logpdf(y[None, :, None], mu, sigma[:, None, :]) + np.log(w)[:, None]
 
     def predict_proba(self, data: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Posterior membership probabilities of every row, averaged over draws."""
-        lj = self._log_joint(*self._xy(data))
+        """Posterior membership probabilities of every row, averaged over draws.
+
+        With group intercepts, each row is classified given its group's effect (zero for
+        groups not in the fitted data).
+        """
+        X, y = self._xy(data)
+        lj = self._log_joint(X, y, self._offsets(data, y.size))
         probs = np.exp(lj - logsumexp(lj, axis=2, keepdims=True)).mean(0)
         return pd.DataFrame(probs, columns=[f"component {k}" for k in range(self.k)])
 
     def predict(self, data: pd.DataFrame | None = None) -> np.ndarray:
-        """Posterior mean of E[y | x] = Σ_k w_k x β_k."""
+        """Posterior mean of E[y | x, g] = Σ_k w_k x β_k + b_g."""
         beta, _, w = self._draws()
-        return np.einsum("np,skp,sk->sn", self._x(data), beta, w).mean(0)
+        X = self._x(data)
+        return (np.einsum("np,skp,sk->sn", X, beta, w) + self._offsets(data, X.shape[0])).mean(0)
 
     def pdf(self, x: np.ndarray, hdi_prob: float = 0.94) -> pd.DataFrame:
-        """Mixture density at ``x`` (``y ~ 1`` models): posterior mean and central band."""
+        """Mixture density at ``x`` (``y ~ 1`` models): posterior mean and central band.
+
+        With group intercepts this is the density of a new group's row (τ integrated out).
+        """
         if self.design.X.shape[1] != 1:
             raise SpecificationError("x: pdf needs a mixture without predictors ('y ~ 1').")
         x = np.asarray(x, dtype=float)
-        lj = self._log_joint(np.ones((x.size, 1)), x)
+        lj = self._log_joint(np.ones((x.size, 1)), x, marginal=True)
         dens = np.exp(logsumexp(lj, axis=2))  # (S, n)
         lo, hi = np.quantile(dens, [(1 - hdi_prob) / 2, (1 + hdi_prob) / 2], axis=0)
         return pd.DataFrame({"x": x, "density": dens.mean(0), "lower": lo, "upper": hi})
@@ -233,9 +296,13 @@ class MixtureResults:
             for j, name in enumerate(self.design.xnames):
                 rows[f"{name}[{k}]"] = beta[:, k, j]
             rows[f"sigma[{k}]"] = sigma[:, k]
+        if self.design.factors and self.idata is not None:
+            rows[f"{self.design.factors[0].label} SD"] = self._group_sd()
         header = [("Model", "Gaussian mixture"), ("Components", str(self.k)),
                   ("No. Observations", str(self.design.n_obs)),
                   ("Dependent Variable", self.design.response), ("Order", self.order)]
+        if self.design.factors:
+            header.insert(3, ("No. Groups", str(self.design.factors[0].n_levels)))
         if self.idata is None:
             header.append(("Method", "EM (posterior mode)"))
             table = pd.DataFrame({"Estimate": {k: float(v[0]) for k, v in rows.items()}})
@@ -260,7 +327,7 @@ class MixtureResults:
         S, n = w.shape[0], self.design.n_obs
         u = rng.random((S, n, 1))
         comp = (u > np.cumsum(w, axis=1)[:, None, :]).sum(axis=2).clip(max=self.k - 1)  # (S, n)
-        mu = np.einsum("np,skp->snk", self.design.X, beta)
+        mu = np.einsum("np,skp->snk", self.design.X, beta) + self._offsets(None, n)[:, :, None]
         pick = np.take_along_axis(mu, comp[..., None], axis=2)[..., 0]
         sd = np.take_along_axis(sigma[:, None, :].repeat(n, 1), comp[..., None], axis=2)[..., 0]
         rep = pick + sd * rng.standard_normal((S, n))

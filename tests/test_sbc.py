@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import pytest
+from pymc.initial_point import make_initial_point_fn
 from scipy import stats as sps
 
 import bayesmm as bmm
@@ -38,7 +40,8 @@ from bayesmm.suffstats import suff_stats
 REPS = 200
 KEEP = 99  # thinned posterior draws per replication: ranks 0..99
 THIN = 2
-TUNE = 250
+TUNE = 250  # PyMC (marginal case)
+NUTPIE_TUNE = 500  # nutpie's windowed adaptation: cheap, so longer
 BINS = 10
 SEED = 20261122
 WORKERS = 2
@@ -54,7 +57,7 @@ POISSON_PRIORS = {
     "sd(Intercept|g)": bmm.Prior("HalfNormal", sigma=0.5),
 }
 MIX_PRIORS = MixturePriors(np.array([0.0]), np.array([3.0]), 1.0, 1.0)
-MIX_N = 80
+MIX_N = 150
 
 
 def _frame(rng: np.random.Generator, groups: int, per: int) -> pd.DataFrame:
@@ -64,14 +67,14 @@ def _frame(rng: np.random.Generator, groups: int, per: int) -> pd.DataFrame:
                          "x": rng.normal(size=g.size), "g": [f"g{k}" for k in g]})
 
 
-def _sample(model: pm.Model, step: Any, r: int, **kwargs: Any) -> Any:
+def _sample(model: pm.Model, step: Any, r: int) -> Any:
     """PyMC: one chain of ``THIN * KEEP`` draws, thinned to ``KEEP``: posterior (1, KEEP)."""
     with model, warnings.catch_warnings():
         # early tuning steps at extreme prior draws overflow in PyMC's mass matrix
         warnings.simplefilter("ignore", RuntimeWarning)
         idata = pm.sample(draws=THIN * KEEP, tune=TUNE, chains=1, step=step, random_seed=r,
                           progressbar=False, compute_convergence_checks=False,
-                          return_inferencedata=True, **kwargs)
+                          return_inferencedata=True)
     return idata.posterior.isel(draw=slice(THIN - 1, None, THIN))
 
 
@@ -86,7 +89,7 @@ def _sample_nutpie(compiled: Any, y: np.ndarray, r: int) -> Any:
     """Nutpie: one chain on response ``y``, thinned to ``KEEP`` draws: posterior (1, KEEP)."""
     import nutpie
 
-    idata = nutpie.sample(compiled.with_data(_y=y), draws=THIN * KEEP, tune=TUNE, chains=1,
+    idata = nutpie.sample(compiled.with_data(_y=y), draws=THIN * KEEP, tune=NUTPIE_TUNE, chains=1,
                           cores=1, seed=r, progress_bar=False, target_accept=0.95)
     return idata.posterior.isel(draw=slice(THIN - 1, None, THIN))
 
@@ -155,7 +158,7 @@ class Poisson:
 
 
 class Mixture:
-    """Two Gaussian components ``y ~ 1``, ordered means, n = 80, PyMC started at EM."""
+    """Two Gaussian components ``y ~ 1``, ordered means, n = 150, started at EM's mode."""
 
     names = ("mu1", "mu2", "sigma1", "sigma2", "w1")
 
@@ -163,10 +166,21 @@ class Mixture:
         rng = np.random.default_rng(SEED)
         self.design = bmm.mixture("y ~ 1", pd.DataFrame({"y": rng.normal(size=MIX_N)}),
                                   k=2, priors=MIX_PRIORS).design
-        # PyMC's sampler: nutpie's numba build of NormalMixture fails at every start point
-        self.model = build_mixture(self.design, 2, MIX_PRIORS, "mu")
-        with self.model:
-            self.step = pm.NUTS(target_accept=0.9)
+        model = build_mixture(self.design, 2, MIX_PRIORS, "mu")
+        self.compiled = _compile(model)
+        # each replication starts at its EM mode, as MixtureModel.fit does (the default
+        # start, equal ordered means, is invalid): symbolic overrides, set per replication,
+        # mapped to nutpie's flat unconstrained vector
+        self.start = {name: pytensor.shared(np.zeros(2)) for name in ("_icpt", "sigma", "w")}
+        point = make_initial_point_fn(model=model, overrides=self.start, jitter_rvs=set(),
+                                      return_transformed=True)
+        names = [v.name for v in model.value_vars]
+
+        def flat(seed: Any) -> np.ndarray:
+            values = point(seed)
+            return np.concatenate([np.ravel(values[n]) for n in names])
+
+        self.flat = flat
 
     def replicate(self, r: int) -> tuple[np.ndarray, np.ndarray]:
         """True values (d,) and posterior draws (KEEP, d) of replication ``r``."""
@@ -178,11 +192,12 @@ class Mixture:
         mu, sigma, w = mu[order], sigma[order], w[order]
         z = rng.choice(2, size=MIX_N, p=w)
         y = rng.normal(mu[z], sigma[z])
-        pm.set_data({"_y": y}, model=self.model)
         d = dataclasses.replace(self.design, y=y)
-        em = fit_em(y, d.X, 2, MIX_PRIORS, "mu", 5, r)  # start at the mode, as fit() does
-        post = _sample(self.model, self.step, r,
-                       initvals=mixture_initvals(d, "mu", em.beta, em.sigma, em.w))
+        em = fit_em(y, d.X, 2, MIX_PRIORS, "mu", 5, r)
+        for name, value in mixture_initvals(d, "mu", em.beta, em.sigma, em.w).items():
+            self.start[name].set_value(np.asarray(value, dtype=float))
+        compiled = dataclasses.replace(self.compiled, initial_point_func=self.flat)
+        post = _sample_nutpie(compiled, y, r)
         draws = np.column_stack([post["beta"].values[0, :, :, 0], post["sigma"].values[0],
                                  post["w"].values[0, :, 0]])
         return np.concatenate([mu, sigma, w[:1]]), draws

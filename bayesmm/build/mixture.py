@@ -33,26 +33,30 @@ class MixturePriors:
         HalfNormal scale of every component's SD.
     alpha : float
         Symmetric Dirichlet concentration of the weights.
+    group_sd : float
+        HalfNormal scale of the SD of the group random intercepts (latent-class mixed
+        models); unused without groups.
     """
 
     coef_mu: np.ndarray
     coef_sd: np.ndarray
     sigma_sd: float
     alpha: float
+    group_sd: float = 1.0
 
 
 def default_mixture_priors(design: Design, alpha: float = 1.0) -> MixturePriors:
     """Return data-scaled priors.
 
-    Normal(ȳ, 2.5 sd y) intercepts, Normal(0, 2.5 sd y / sd x) slopes and HalfNormal(2.5 sd y)
-    component SDs.
+    Normal(ȳ, 2.5 sd y) intercepts, Normal(0, 2.5 sd y / sd x) slopes, HalfNormal(2.5 sd y)
+    component SDs and a HalfNormal(sd y) SD of group intercepts.
     """
     y, X = design.y, design.X
     sy = float(np.std(y)) or 1.0
     const = np.ptp(X, axis=0) == 0
     sx = np.where(const, 1.0, X.std(axis=0))
     mu = np.where(const, float(np.mean(y)), 0.0)
-    return MixturePriors(mu, 2.5 * sy / sx, 2.5 * sy, float(alpha))
+    return MixturePriors(mu, 2.5 * sy / sx, 2.5 * sy, float(alpha), sy)
 
 
 def _intercept_index(design: Design) -> int | None:
@@ -76,6 +80,10 @@ def mixture_initvals(design: Design, order: str, beta: np.ndarray, sigma: np.nda
     k = beta.shape[0]
     ramp = 1e-6 * np.arange(k)  # strictly increasing for the ordered transform
     init: dict[str, np.ndarray] = {"sigma": sigma}
+    if design.factors:  # group intercepts start at zero with a moderate SD
+        f = design.factors[0]
+        init[f.label] = np.zeros(f.n_levels)
+        init[f"{f.label}_sd"] = np.array(0.5 * float(np.min(sigma)))
     icpt = _intercept_index(design)
     if order == "mu" and icpt is not None:
         init["_icpt"] = np.maximum.accumulate(beta[:, icpt]) + ramp
@@ -93,15 +101,24 @@ def mixture_initvals(design: Design, order: str, beta: np.ndarray, sigma: np.nda
 
 
 def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> pm.Model:
-    """PyMC model ``y ~ Σ_k w_k N(X β_k, σ_k)`` with the chosen ordering constraint."""
+    """PyMC model ``y ~ Σ_k w_k N(X β_k + b_g, σ_k)`` with the chosen ordering constraint.
+
+    ``b_g`` (latent-class mixed models only) is a random intercept of the row's group,
+    shared by the components: ``b`` is zero-sum normal with scale ``τ`` (each ``b_g`` has SD
+    ``τ sqrt(1 − 1/G)``), ``τ ~ HalfNormal(group_sd)``.
+    """
     p = design.X.shape[1]
     coords = {"component": list(range(k)), "coef": list(design.xnames),
               "obs": list(range(design.n_obs))}
+    for f in design.factors:
+        coords[f"{f.label}_level"] = [str(v) for v in f.levels]
     icpt = _intercept_index(design)
     with pm.Model(coords=coords) as model:
         mu0 = np.broadcast_to(priors.coef_mu, (k, p))
         sd0 = np.broadcast_to(priors.coef_sd, (k, p))
         if order == "mu" and icpt is not None:
+            # no default start: ordered equal means are log(0); fit() passes EM's mode
+            # (an RV initval would block PyMC's model-to-graph conversions)
             a = pm.Normal("_icpt", mu=mu0[:, icpt], sigma=sd0[:, icpt], dims="component",
                           transform=ordered)
             others = [j for j in range(p) if j != icpt]
@@ -127,6 +144,13 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
         else:
             w = pm.Dirichlet("w", a=np.full(k, priors.alpha), dims="component")
         mu = pt.dot(design.X, beta.T)  # (N, K)
+        for f in design.factors:
+            tau = pm.HalfNormal(f"{f.label}_sd", sigma=priors.group_sd)
+            # zero-sum effects: the intercepts are the means over groups, which removes the
+            # ridge (intercepts up, every b_g down) that left R-hat at 1.04 with iid effects;
+            # centred, as each group's rows inform its effect (non-centred: τ R-hat 1.03)
+            b = pm.ZeroSumNormal(f.label, sigma=tau, dims=f"{f.label}_level")  # (G,)
+            mu = mu + b[f.codes][:, None]  # (N, K)
         pm.NormalMixture(design.response, w=w, mu=mu, sigma=sigma, observed=observed(design),
                         dims="obs")
     return model
