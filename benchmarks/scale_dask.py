@@ -134,6 +134,10 @@ def main() -> None:
           .to_string(index=False))
     print("max relative difference, Dask vs pandas REML: "
           + ", ".join(f"{k} {_rel(a[k], b[k]):.1e}" for k in ("fe", "cov_re", "scale", "llf")))
+    ca, cb = np.asarray(a["cov_re"]), np.asarray(b["cov_re"])
+    per_entry = (np.abs(ca - cb) / np.abs(cb)).tolist()
+    print(f"cov_re pandas {cb.round(6).tolist()}; per entry {per_entry}; relative to the "
+          f"largest entry {np.max(np.abs(ca - cb)) / np.max(np.abs(cb)):.1e}")
 
 
 if __name__ == "__main__":
