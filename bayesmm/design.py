@@ -23,8 +23,8 @@ from .families import get_family
 from .moments import DataMoments, moments_of
 from .spec import ModelSpec, RETerm, parse_lme4
 
-__all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "design_columns",
-           "make_design"]
+__all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "complete_rows",
+           "design_columns", "make_design"]
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -177,13 +177,19 @@ def _used_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c in names]
 
 
-def _drop_missing(data: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, int]:
-    """Drop rows with NaN/None/inf in ``cols``, warning with the count."""
+def complete_rows(data: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """Rows (bool, (N,)) with no NaN/None/±inf in ``cols``: the missing-data policy."""
     sub = data[cols]
-    bad = sub.isna().any(axis=1).to_numpy().copy()
+    ok = ~sub.isna().any(axis=1).to_numpy()
     numeric = sub.select_dtypes(include="number")
     if numeric.shape[1]:
-        bad |= ~np.isfinite(numeric.to_numpy(dtype=float)).all(axis=1)
+        ok &= np.isfinite(numeric.to_numpy(dtype=float)).all(axis=1)
+    return ok
+
+
+def _drop_missing(data: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, int]:
+    """Drop rows with NaN/None/inf in ``cols``, warning with the count."""
+    bad = ~complete_rows(data, cols)
     n_bad = int(bad.sum())
     if n_bad:
         warnings.warn(

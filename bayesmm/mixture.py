@@ -20,10 +20,11 @@ from .build.mixture import (
     default_mixture_priors,
     mixture_initvals,
 )
-from .design import Design, _group_labels, fixed_design, make_design
+from .design import Design, fixed_design, make_design
 from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
 from .infer.nuts import NutsOptions, clean_idata
+from .predict import _factor_codes
 from .report import Summary
 from .spec import parse_lme4, spec_from_formula
 
@@ -211,8 +212,9 @@ class MixtureResults:
         b = self.idata.posterior[f.label].values.reshape(-1, f.n_levels)  # (S, G)
         if data is None:
             return b[:, f.codes]
-        codes = pd.Index(f.levels).get_indexer(_group_labels(data, f.name))  # -1: unseen
-        return np.where(codes >= 0, b[:, np.maximum(codes, 0)], 0.0)
+        codes, _ = _factor_codes(f, data)  # unseen groups numbered from G on
+        seen = codes < f.n_levels
+        return np.where(seen, b[:, np.where(seen, codes, 0)], 0.0)
 
     def _log_joint(self, X: np.ndarray, y: np.ndarray, off: np.ndarray | None = None,
                    marginal: bool = False) -> np.ndarray:

@@ -26,6 +26,7 @@ from .design import (
     MissingDataWarning,
     _check_identifiable,
     _used_columns,
+    complete_rows,
     design_columns,
     make_design,
 )
@@ -65,19 +66,9 @@ class Piece:
                      self.n_dropped + other.n_dropped)
 
 
-def _valid_rows(part: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    """Rows of ``part`` with no missing or infinite value in ``cols``."""
-    sub = part[cols]
-    ok = ~sub.isna().any(axis=1).to_numpy()
-    numeric = sub.select_dtypes(include="number")
-    if numeric.shape[1]:
-        ok &= np.isfinite(numeric.to_numpy(dtype=float)).all(axis=1)
-    return ok
-
-
 def _piece(part: pd.DataFrame, template: Design, cols: list[str]) -> Piece:
     """Statistics and moments of one partition, evaluated with the template's terms."""
-    ok = _valid_rows(part, cols)
+    ok = complete_rows(part, cols)
     part = part.loc[ok].reset_index(drop=True)
     if len(part) == 0:
         return Piece(None, None, int((~ok).sum()))
@@ -124,7 +115,7 @@ def _template(spec: ModelSpec, ddf: Any, cols: list[str]) -> pd.DataFrame:
 
 def _complete(part: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     """Rows of a partition without missing or infinite values in ``cols``."""
-    return part.loc[_valid_rows(part, cols)]
+    return part.loc[complete_rows(part, cols)]
 
 
 def partitioned_design(spec: ModelSpec, ddf: Any) -> tuple[Design, SuffStats]:

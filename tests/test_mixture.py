@@ -134,6 +134,12 @@ def test_latent_class_mixture_with_group_intercepts_recovers_the_truth():
     assert np.corrcoef(b_hat, b[order])[0, 1] > 0.95
     accuracy = ((res.predict_proba()["component 1"] > 0.5).to_numpy() == z).mean()
     assert accuracy > 0.95
+    # new data: seen groups get their effect, an unseen group none
+    np.testing.assert_allclose(res.predict_proba(frame.iloc[::97]).to_numpy(),
+                               res.predict_proba().iloc[::97].to_numpy())
+    new = frame.head(3).assign(g="unseen")
+    np.testing.assert_allclose(res.predict(new), res.predict(frame.head(3).assign(y=0.0))
+                               - post["g"].values.reshape(-1, 40)[:, 0].mean())
     same = bmm.mixture("y ~ 1", frame, k=2, groups="g")
     assert same.design.factors[0].levels == res.design.factors[0].levels
     with pytest.raises(bmm.SpecificationError, match="method: 'map'"):
