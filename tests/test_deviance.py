@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 from scipy import stats as sps
 
 from bayesmm.covariance import lambda_from_theta
 from bayesmm.design import make_design
-from bayesmm.deviance import deviance, profile
+from bayesmm.deviance import deviance, deviance_gradient, profile
+from bayesmm.infer.optimize import fit_point
 from bayesmm.spec import spec_from_formula
 from bayesmm.suffstats import joint_z, suff_stats
 
@@ -46,3 +48,38 @@ def test_reml_adds_log_det_of_A_and_uses_n_minus_p(data):
     s2 = prof.r2 / (n - p)
     expected = prof.logdet_M + prof.logdet_A + (n - p) * (1 + np.log(2 * np.pi * s2))
     np.testing.assert_allclose(deviance(theta, st, "reml"), expected, rtol=1e-12)
+
+
+def _central_difference(fun, x, h=1e-5):
+    g = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (fun(x + e) - fun(x - e)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("method", ["reml", "ml", "map"])
+@pytest.mark.parametrize(
+    ("formula", "name", "theta"),
+    [
+        ("Reaction ~ Days + (Days | Subject)", "sleepstudy", [0.8, 0.1, 0.3]),
+        ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy", [0.8, 0.3]),
+        ("diameter ~ 1 + (1|plate) + (1|sample)", "Penicillin", [1.2, 2.5]),
+    ],
+    ids=["correlated", "independent", "crossed"],
+)
+def test_exact_gradient_equals_central_differences(data, formula, name, theta, method):
+    st = suff_stats(make_design(spec_from_formula(formula), data(name)))
+    theta = np.array(theta)
+    exact = deviance_gradient(theta, st, method)
+    numeric = _central_difference(lambda t: deviance(t, st, method), theta)
+    # step 1e-5: truncation ~1e-8 and rounding ~1e-8 of a gradient of size ~10
+    np.testing.assert_allclose(exact, numeric, rtol=0, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_exact_gradient_vanishes_at_the_reml_optimum(data):
+    st = suff_stats(make_design(spec_from_formula("Reaction ~ Days + (Days | Subject)"),
+                                data("sleepstudy")))
+    theta = fit_point(st, "reml").theta
+    assert np.abs(deviance_gradient(theta, st, "reml")).max() < 1e-7
