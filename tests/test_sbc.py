@@ -35,6 +35,7 @@ from bayesmm.build.marginal import build_marginal, normal_prior_moments
 from bayesmm.build.mixture import MixturePriors, build_mixture, mixture_initvals
 from bayesmm.infer.effects import draw_beta
 from bayesmm.infer.em import fit_em
+from bayesmm.infer.warmstart import warm_start
 from bayesmm.suffstats import suff_stats
 
 REPS = 200
@@ -67,12 +68,13 @@ def _frame(rng: np.random.Generator, groups: int, per: int) -> pd.DataFrame:
                          "x": rng.normal(size=g.size), "g": [f"g{k}" for k in g]})
 
 
-def _sample(model: pm.Model, step: Any, r: int) -> Any:
+def _sample(model: pm.Model, step: Any, r: int, initvals: Any = None) -> Any:
     """PyMC: one chain of ``THIN * KEEP`` draws, thinned to ``KEEP``: posterior (1, KEEP)."""
     with model, warnings.catch_warnings():
         # early tuning steps at extreme prior draws overflow in PyMC's mass matrix
         warnings.simplefilter("ignore", RuntimeWarning)
         idata = pm.sample(draws=THIN * KEEP, tune=TUNE, chains=1, step=step, random_seed=r,
+                          initvals=initvals,
                           progressbar=False, compute_convergence_checks=False,
                           return_inferencedata=True)
     return idata.posterior.isel(draw=slice(THIN - 1, None, THIN))
@@ -107,9 +109,10 @@ class Gaussian:
         self.m0, self.s0 = normal_prior_moments(self.design, priors)
         self.model = (build_marginal(self.design, priors, model.stats) if marginal
                       else build_latent(self.design, priors))
-        if marginal:
+        if marginal:  # compiled once; every replication starts at its own mode
+            self.fn = self.model.logp_dlogp_function(ravel_inputs=True)
             with self.model:
-                self.step = pm.NUTS(target_accept=0.9)
+                self.fallback = pm.NUTS(target_accept=0.9, logp_dlogp_func=self.fn)
         else:
             self.compiled = _compile(self.model)
 
@@ -125,7 +128,9 @@ class Gaussian:
         if self.marginal:
             st = suff_stats(d)
             swap_stats(self.model, st)
-            post = _sample(self.model, self.step, r)
+            start = warm_start(self.model, 1, 0.9, r, fn=self.fn)  # as fit() does
+            post = (_sample(self.model, start.step, r, start.initvals) if start is not None
+                    else _sample(self.model, self.fallback, r))
             b = draw_beta(d, st, post, self.m0, self.s0, np.random.default_rng(r))[0]
         else:
             post = _sample_nutpie(self.compiled, y, r)

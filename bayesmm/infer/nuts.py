@@ -24,6 +24,7 @@ from ..predict import require_rows
 from ..priors import Prior
 from ..suffstats import SuffStats
 from .effects import draw_beta, draw_effects, pointwise_loglik
+from .warmstart import warm_start
 
 __all__ = ["NutsOptions", "clean_idata", "sample_nuts"]
 
@@ -93,15 +94,24 @@ def clean_idata(idata: az.InferenceData) -> az.InferenceData:
     return idata
 
 
-def _sample_pymc(model: pm.Model, options: NutsOptions) -> az.InferenceData:
+def _sample_pymc(model: pm.Model, options: NutsOptions, warm: bool = False
+                 ) -> az.InferenceData:
     """PyMC's NUTS (or numpyro through PyMC).
 
+    With ``warm`` (the marginal build: few parameters), PyMC's sampler starts at the mode
+    with a mass matrix from the curvature there (:mod:`bayesmm.infer.warmstart`).
     Numpyro runs its chains vectorised on one device (JAX sees one CPU device unless told
     otherwise, and its default parallel chains would fall back to a sequential loop with a
     warning).
     """
-    extra = {"nuts_sampler_kwargs": {"chain_method": "vectorized"}} \
+    extra: dict = {"nuts_sampler_kwargs": {"chain_method": "vectorized"}} \
         if options.sampler == "numpyro" else {}
+    start = warm_start(model, options.chains, options.target_accept, options.random_seed) \
+        if warm and options.sampler == "pymc" else None
+    if start is not None:  # target_accept is the step's own
+        extra = {"step": start.step, "initvals": start.initvals}
+    else:
+        extra["target_accept"] = options.target_accept
     with model:
         return pm.sample(
             draws=options.draws,
@@ -111,18 +121,19 @@ def _sample_pymc(model: pm.Model, options: NutsOptions) -> az.InferenceData:
             random_seed=options.random_seed,
             progressbar=options.progressbar,
             nuts_sampler=options.sampler,
-            target_accept=options.target_accept,
             compute_convergence_checks=False,
             idata_kwargs={"log_likelihood": False},
             **extra,
         )
 
 
-def _sample_nutpie(model: pm.Model, options: NutsOptions) -> az.InferenceData:
+def _sample_nutpie(model: pm.Model, options: NutsOptions, warm: bool = False
+                   ) -> az.InferenceData:
     """Sample with nutpie's numba backend: the whole trajectory runs in compiled code.
 
     Chains start at the model's initial point without jitter: nutpie's jittered start
-    draws from the LKJ prior inside a Rust thread, which fails on read-only arrays.
+    draws from the LKJ prior inside a Rust thread, which fails on read-only arrays. Its own
+    adaptation needs no warm start (``warm`` is ignored).
     """
     import nutpie
 
@@ -172,7 +183,7 @@ def sample_nuts(
         require_rows(design, "the latent build (marginal=False)")
     model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
     sample = _sample_nutpie if options.sampler == "nutpie" else _sample_pymc
-    idata = clean_idata(sample(model, options))
+    idata = clean_idata(sample(model, options, warm=use_marginal))
     if "observed_data" not in idata.groups() and design.has_rows:
         idata.add_groups(observed_data=xr.Dataset(
             {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))

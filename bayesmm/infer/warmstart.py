@@ -1,0 +1,139 @@
+"""Start PyMC's NUTS at the posterior mode with a mass matrix from its curvature.
+
+PyMC's default (``jitter+adapt_diag``) starts every chain within U(−1, 1) of the prior's
+support point with a unit mass matrix. On a concentrated posterior (the marginal build on many
+rows: σ and the covariance parameters known to 1e-3) the first tuning windows then run trees
+of 255 leapfrog steps: at 10⁶ rows, 200 of the 1000 tuning iterations took 80% of the
+gradient evaluations. The marginal build has few parameters (σ and the covariance, β too
+when its prior is not Normal), so the mode and a dense Hessian are cheap:
+
+1. maximise the log density (L-BFGS on the same compiled function NUTS uses);
+2. Hessian by central differences of the gradient; its inverse gives the posterior SDs;
+3. each chain starts at mode + U(−2, 2)·SD (overdispersed, so R-hat still sees
+   disagreement), and the diagonal mass matrix starts at the variances, still adapted in
+   PyMC's windows. (A dense mass matrix from the same Hessian gave more ESS per draw on
+   sleepstudy but less per second, and less on radon; measured over three seeds.)
+
+Anything that fails (no finite mode, a Hessian that is not negative definite) falls back to
+PyMC's default start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.blocking import DictToArrayBijection, RaveledVars
+from pymc.model.core import ValueGradFunction
+from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt
+from scipy import optimize
+
+__all__ = ["WarmStart", "curvature", "warm_start"]
+
+JITTER = 2.0  # start within ± this many posterior SDs of the mode
+MAX_PARAMS = 50  # a dense Hessian by differences is cheap up to here
+
+
+@dataclass(frozen=True, eq=False)
+class WarmStart:
+    """A NUTS step built at the mode, and one start per chain.
+
+    Attributes
+    ----------
+    step : pymc.NUTS
+    initvals : list of dict
+        Start points in the unconstrained space (as constants), keyed by value-variable
+        name.
+    mode : ndarray, shape (n,)
+    sd : ndarray, shape (n,)
+        Posterior SDs from the inverse Hessian at the mode.
+    """
+
+    step: pm.NUTS
+    initvals: list[dict[str, pt.TensorVariable]]
+    mode: np.ndarray
+    sd: np.ndarray
+
+
+def curvature(grad: object, x: np.ndarray) -> np.ndarray:
+    """Hessian (n, n) of a log density by central differences of its exact gradient."""
+    n = x.size
+    h = 1e-5 * np.maximum(np.abs(x), 1.0)
+    H = np.empty((n, n))
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = h[i]
+        H[:, i] = (grad(x + e) - grad(x - e)) / (2 * h[i])
+    return 0.5 * (H + H.T)
+
+
+def warm_start(model: pm.Model, chains: int, target_accept: float,
+               random_seed: int | None, fn: ValueGradFunction | None = None
+               ) -> WarmStart | None:
+    """Mode, curvature and overdispersed starts for ``model``; None to use PyMC's default.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        A model with continuous free variables only.
+    chains : int
+    target_accept : float
+    random_seed : int, optional
+        Seeds the start jitter.
+    fn : ValueGradFunction, optional
+        The model's compiled ``logp_dlogp_function(ravel_inputs=True)``, to reuse one
+        compilation across fits of swapped data (calibration runs); compiled when omitted.
+
+    Returns
+    -------
+    WarmStart or None
+    """
+    point = model.initial_point(random_seed)
+    x0 = DictToArrayBijection.map(point)
+    n = x0.data.size
+    if n == 0 or n > MAX_PARAMS:
+        return None
+    if fn is None:
+        fn = model.logp_dlogp_function(ravel_inputs=True)
+    fn.trust_input = True
+    fn.set_extra_values({})
+
+    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+        logp, dlogp = fn(x)
+        if not np.isfinite(logp):
+            return np.inf, np.zeros_like(x)
+        return -float(logp), -np.asarray(dlogp, dtype=float)
+
+    with np.errstate(all="ignore"):
+        res = optimize.minimize(negative, x0.data.astype(float), jac=True, method="L-BFGS-B",
+                                options={"maxiter": 1000})
+        mode = res.x
+        H = curvature(lambda x: np.asarray(fn(x)[1], dtype=float), mode)  # (n, n)
+    if not (np.isfinite(res.fun) and np.all(np.isfinite(H))):
+        return None
+    eig = np.linalg.eigvalsh(-H)
+    if eig.min() <= 0:
+        return None
+    var = np.diag(np.linalg.inv(-H))  # (n,)
+    sd = np.sqrt(var)
+    rng = np.random.default_rng(random_seed)
+    starts = []
+    for _ in range(chains):
+        for _attempt in range(10):
+            x = mode + sd * rng.uniform(-JITTER, JITTER, n)
+            if np.isfinite(fn(x)[0]):
+                break
+        else:
+            x = mode
+        starts.append(x)
+    potential = QuadPotentialDiagAdapt(n, mode, var, 10, rng=rng)
+    step = pm.NUTS(potential=potential, model=model, logp_dlogp_func=fn,
+                   target_accept=target_accept, initial_point=point)
+    # as tensors: PyMC maps transformed names back through the transform, and the LKJ
+    # Cholesky transform only indexes tensors
+    initvals = [{k: pt.as_tensor_variable(v) for k, v in
+                 DictToArrayBijection.rmap(RaveledVars(s, x0.point_map_info)).items()}
+                for s in starts]
+    return WarmStart(step, initvals, mode, sd)
