@@ -1,4 +1,4 @@
-"""Central-difference Hessian shared by the standard-error computations."""
+"""Central-difference Hessians: from function values (standard errors) or from an exact gradient."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["hessian"]
+__all__ = ["gradient_jacobian", "hessian"]
 
 
 def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, step: np.ndarray,
@@ -40,3 +40,30 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, step: np.ndarray,
                        + fun(x - e_i - e_j)) / (4 * step[i] * step[j])
             H[a, b] = H[b, a] = val
     return H
+
+
+def gradient_jacobian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                      step: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    """Symmetrised Hessian from central differences of an exact gradient, over ``idx``.
+
+    Parameters
+    ----------
+    grad : callable
+        Gradient of a scalar function, returning shape (n,).
+    x : ndarray, shape (n,)
+    step : ndarray, shape (n,)
+        Difference step per coordinate.
+    idx : ndarray of int, optional
+        Coordinates (default all).
+
+    Returns
+    -------
+    ndarray, shape (k, k)
+    """
+    idx = np.arange(x.size) if idx is None else np.asarray(idx)
+    H = np.empty((idx.size, idx.size))
+    for a, i in enumerate(idx):
+        e = np.zeros_like(x)
+        e[i] = step[i]
+        H[:, a] = (grad(x + e)[idx] - grad(x - e)[idx]) / (2 * step[i])
+    return 0.5 * (H + H.T)

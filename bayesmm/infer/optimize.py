@@ -18,6 +18,7 @@ from ..deviance import (
     scale_hat,
 )
 from ..suffstats import SuffStats
+from .numdiff import gradient_jacobian
 
 __all__ = ["PointFit", "fit_point", "SINGULAR_TOL"]
 
@@ -156,13 +157,7 @@ def _newton_polish(fun: Objective, grad: Gradient, theta: np.ndarray, free: np.n
     g0 = np.abs(grad(x)[idx]).max()
     for _ in range(steps):
         g = grad(x)[idx]
-        h = 1e-5 * np.maximum(np.abs(x[idx]), 0.1)
-        H = np.empty((idx.size, idx.size))  # (k, k)
-        for a, i in enumerate(idx):
-            e = np.zeros_like(x)
-            e[i] = h[a]
-            H[:, a] = (grad(x + e)[idx] - grad(x - e)[idx]) / (2 * h[a])
-        H = 0.5 * (H + H.T)
+        H = gradient_jacobian(grad, x, 1e-5 * np.maximum(np.abs(x), 0.1), idx)  # (k, k)
         if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
             break
         trial = x.copy()

@@ -30,7 +30,9 @@ from pymc.model.core import ValueGradFunction
 from pymc.step_methods.hmc.quadpotential import QuadPotentialDiagAdapt
 from scipy import optimize
 
-__all__ = ["WarmStart", "curvature", "warm_start"]
+from .numdiff import gradient_jacobian
+
+__all__ = ["WarmStart", "warm_start"]
 
 JITTER = 2.0  # start within ± this many posterior SDs of the mode
 MAX_PARAMS = 50  # a dense Hessian by differences is cheap up to here
@@ -55,18 +57,6 @@ class WarmStart:
     initvals: list[dict[str, pt.TensorVariable]]
     mode: np.ndarray
     sd: np.ndarray
-
-
-def curvature(grad: object, x: np.ndarray) -> np.ndarray:
-    """Hessian (n, n) of a log density by central differences of its exact gradient."""
-    n = x.size
-    h = 1e-5 * np.maximum(np.abs(x), 1.0)
-    H = np.empty((n, n))
-    for i in range(n):
-        e = np.zeros(n)
-        e[i] = h[i]
-        H[:, i] = (grad(x + e) - grad(x - e)) / (2 * h[i])
-    return 0.5 * (H + H.T)
 
 
 def warm_start(model: pm.Model, chains: int, target_accept: float,
@@ -110,7 +100,8 @@ def warm_start(model: pm.Model, chains: int, target_accept: float,
         res = optimize.minimize(negative, x0.data.astype(float), jac=True, method="L-BFGS-B",
                                 options={"maxiter": 1000})
         mode = res.x
-        H = curvature(lambda x: np.asarray(fn(x)[1], dtype=float), mode)  # (n, n)
+        step = 1e-5 * np.maximum(np.abs(mode), 1.0)
+        H = gradient_jacobian(lambda x: np.asarray(fn(x)[1], dtype=float), mode, step)  # (n, n)
     if not (np.isfinite(res.fun) and np.all(np.isfinite(H))):
         return None
     eig = np.linalg.eigvalsh(-H)
