@@ -88,6 +88,13 @@ class MixtureModel:
                 f"k: {k} components need more than {self.design.n_obs} rows; use fewer "
                 "components or more data."
             )
+        distinct = np.unique(self.design.y).size
+        if distinct < k:
+            raise DataError(
+                f"data: {k} components need at least {k} distinct values of "
+                f"{self.design.response!r}; received {distinct} (a component on a single value "
+                "has SD 0). Use fewer components or check the response."
+            )
         if priors is not None and not isinstance(priors, MixturePriors):
             raise SpecificationError(
                 f"priors: expected bmm.MixturePriors; received {describe(priors)}."

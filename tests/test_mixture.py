@@ -187,6 +187,9 @@ def test_mixture_errors(faithful):
         bmm.mixture("waiting ~ 1", faithful, k=1)
     with pytest.raises(bmm.DataError, match="k: 5 components need more than 4 rows"):
         bmm.mixture("waiting ~ 1", faithful.head(4), k=5)
+    constant = faithful.head(9).assign(waiting=0.0)  # found by tests/test_properties.py
+    with pytest.raises(bmm.DataError, match="2 components need at least 2 distinct values"):
+        bmm.mixture("waiting ~ 1", constant, k=2)
     with pytest.raises(bmm.SpecificationError, match="order: expected one of"):
         bmm.mixture("waiting ~ 1", faithful, k=2, order="sigma")
 
