@@ -37,6 +37,7 @@ __all__ = [
     "deviance_gradient",
     "n_penalised",
     "profile",
+    "profiled_df",
     "random_effect_means",
 ]
 
@@ -102,12 +103,17 @@ def residual_df(stats: SuffStats, method: Method) -> int:
     return stats.n_obs - (0 if method == "ml" else stats.p)
 
 
+def profiled_df(stats: SuffStats, method: Method) -> int:
+    """Divisor of r² in σ̂²: the residual df, less the penalised SDs under MAP.
+
+    It is also the coefficient of log r² in the profiled criterion.
+    """
+    return residual_df(stats, method) - (n_penalised(stats) if method == "map" else 0)
+
+
 def scale_hat(prof: Profile, stats: SuffStats, method: Method) -> float:
     """Profiled residual variance σ̂² at the current θ."""
-    df = residual_df(stats, method)
-    if method == "map":
-        df -= n_penalised(stats)
-    return prof.r2 / df
+    return prof.r2 / profiled_df(stats, method)
 
 
 def deviance(
@@ -159,19 +165,19 @@ def _lambda_gradient(prof: Profile, stats: SuffStats, method: Method) -> np.ndar
     K = stats.ZtZ  # (B, m, m)
     eye = np.broadcast_to(np.eye(m), K.shape)
     Minv = np.linalg.solve(np.swapaxes(prof.chol_M, 1, 2), np.linalg.solve(prof.chol_M, eye))
-    KLM = np.matmul(np.matmul(K, lam), Minv)  # (B, m, m)  K Λ M⁻¹
+    KL = np.matmul(K, lam)  # (B, m, m)  K Λ
+    KLM = np.matmul(KL, Minv)  # (B, m, m)  K Λ M⁻¹
     grad = 2.0 * KLM.sum(axis=0)  # ∂ Σ log|M_b|
     resid = stats.Zty - np.einsum("bmp,p->bm", stats.ZtX, prof.beta)  # (B, m)  Zᵀ(y − Xβ̂)
     u = np.einsum("bij,bj->bi", Minv, resid @ lam)  # (B, m)  û = M⁻¹Λᵀ Zᵀ(y − Xβ̂)
-    w = resid - np.einsum("bij,bj->bi", K, u @ lam.T)  # (B, m)  Zᵀ(y − Xβ̂ − ZΛû)
-    df = residual_df(stats, method) - (n_penalised(stats) if method == "map" else 0)
-    grad += (df / prof.r2) * (-2.0 * w.T @ u)  # df ∂ log r²
+    w = resid - np.einsum("bij,bj->bi", KL, u)  # (B, m)  Zᵀ(y − Xβ̂ − ZΛû)
+    grad += (profiled_df(stats, method) / prof.r2) * (-2.0 * w.T @ u)  # df ∂ log r²
     if method != "ml":
         C = np.matmul(np.matmul(stats.ZtX, np.linalg.inv(prof.A)),
                       np.swapaxes(stats.ZtX, 1, 2))  # (B, m, m)
         LM = np.matmul(lam, Minv)  # (B, m, m)  Λ M⁻¹
         D = np.matmul(np.matmul(np.swapaxes(LM, 1, 2), C), LM)  # (B, m, m)  M⁻¹ΛᵀCΛM⁻¹
-        grad -= 2.0 * (np.matmul(C, LM) - np.matmul(np.matmul(K, lam), D)).sum(axis=0)
+        grad -= 2.0 * (np.matmul(C, LM) - np.matmul(KL, D)).sum(axis=0)
     return grad
 
 

@@ -154,9 +154,9 @@ def _newton_polish(fun: Objective, grad: Gradient, theta: np.ndarray, free: np.n
     if idx.size == 0:
         return theta
     x = theta.copy()
-    g0 = np.abs(grad(x)[idx]).max()
+    g = grad(x)[idx]
+    g0 = np.abs(g).max()
     for _ in range(steps):
-        g = grad(x)[idx]
         H = gradient_jacobian(grad, x, 1e-5 * np.maximum(np.abs(x), 0.1), idx)  # (k, k)
         if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
             break
@@ -165,8 +165,9 @@ def _newton_polish(fun: Objective, grad: Gradient, theta: np.ndarray, free: np.n
         if not np.all(np.isfinite(trial)) or np.any(trial[on_diagonal] < 0):
             break
         x = trial
+        g = grad(x)[idx]
     small = np.all(np.abs(x - theta) <= 1e-3 * np.maximum(np.abs(theta), 0.1))
-    better = np.abs(grad(x)[idx]).max() <= g0
+    better = np.abs(g).max() <= g0
     f0 = fun(theta)
     return x if small and better and fun(x) <= f0 + 1e-9 * abs(f0) else theta
 

@@ -100,8 +100,8 @@ def warm_start(model: pm.Model, chains: int, target_accept: float,
         res = optimize.minimize(negative, x0.data.astype(float), jac=True, method="L-BFGS-B",
                                 options={"maxiter": 1000})
         mode = res.x
-        step = 1e-5 * np.maximum(np.abs(mode), 1.0)
-        H = gradient_jacobian(lambda x: np.asarray(fn(x)[1], dtype=float), mode, step)  # (n, n)
+        h = 1e-5 * np.maximum(np.abs(mode), 1.0)  # difference step per coordinate
+        H = gradient_jacobian(lambda x: np.asarray(fn(x)[1], dtype=float), mode, h)  # (n, n)
     if not (np.isfinite(res.fun) and np.all(np.isfinite(H))):
         return None
     eig = np.linalg.eigvalsh(-H)
