@@ -245,7 +245,7 @@ class MixedLM:
         cores: int | None = None,
         random_seed: int | None = None,
         progressbar: bool = False,
-        sampler: str = "pymc",
+        sampler: str | None = None,
         marginal: bool | None = None,
         priors: Mapping[str, object] | None = None,
         reml: bool = True,
@@ -264,7 +264,9 @@ class MixedLM:
         target_accept : float, optional
             NUTS's target acceptance rate: 0.8, or 0.95 for a Gaussian model whose REML fit
             is singular (a variance estimated at zero).
-        sampler : {"pymc", "nutpie", "numpyro"}
+        sampler : {None, "pymc", "nutpie", "numpyro"}
+            None: nutpie for the marginal build when it is installed (on a density compiled
+            once per model structure and cached), PyMC's NUTS otherwise.
         marginal : bool, optional
             ``None``: integrate the random effects out whenever possible; ``False``:
             the latent build.

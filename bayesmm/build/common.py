@@ -6,6 +6,7 @@ posterior; they differ only in how the random effects enter the likelihood.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,25 @@ def coords_of(design: Design) -> dict[str, list]:
     return coords
 
 
-def _factor_chol(factor: FactorDesign, priors: dict[str, Prior]) -> pt.TensorVariable:
+def _hyper(name: str, params: Mapping[str, object], as_data: bool) -> dict[str, object]:
+    """Return a prior's parameters, as given or as data containers ``_<name>_<param>``.
+
+    As containers, the prior's values are inputs of the compiled model rather than
+    constants in its graph: models of the same structure then share one compiled function
+    (:mod:`bayesmm.infer.compiled`) whatever their data-scaled priors.
+    """
+    if not as_data:
+        return dict(params)
+    return {k: pm.Data(f"_{name}_{k}", np.asarray(v, dtype=float)) for k, v in params.items()}
+
+
+def _create(prior: Prior, name: str, as_data: bool) -> pt.TensorVariable:
+    """Register ``prior`` as the random variable ``name``."""
+    return getattr(pm, prior.dist)(name, **_hyper(name, prior.params, as_data))
+
+
+def _factor_chol(factor: FactorDesign, priors: dict[str, Prior], as_data: bool
+                 ) -> pt.TensorVariable:
     """Cholesky factor (q, q) of Ψ for one factor, registering its SD/corr deterministics."""
     q = factor.q
     chol = pt.zeros((q, q))
@@ -93,8 +112,9 @@ def _factor_chol(factor: FactorDesign, priors: dict[str, Prior]) -> pt.TensorVar
             if len({s.dist for s in scales}) != 1:
                 scales = [Prior("HalfNormal", sigma=s.params.get("sigma", 1.0)) for s in scales]
             params = {k: np.array([s.params[k] for s in scales]) for k in scales[0].params}
+            params = _hyper(f"_{factor.label}_chol{b}_sd", params, as_data)
             sd_dist = getattr(pm, scales[0].dist).dist(**params, shape=hi - lo)
-            eta = priors[corr_key(factor)].params["eta"]
+            eta = priors[corr_key(factor)].params["eta"]  # a constant: part of the structure
             L, corr, stds = pm.LKJCholeskyCov(
                 f"_{factor.label}_chol{b}", n=hi - lo, eta=eta, sd_dist=sd_dist,
                 compute_corr=True, store_in_trace=False,
@@ -105,7 +125,7 @@ def _factor_chol(factor: FactorDesign, priors: dict[str, Prior]) -> pt.TensorVar
             pm.Deterministic(f"{factor.label}_corr", corr, dims=dims)
             continue
         key = sd_key(factor, block.name if block.kind == "vc" else factor.znames[lo])
-        sd = priors[key].create(f"_{factor.label}_sd{b}")
+        sd = _create(priors[key], f"_{factor.label}_sd{b}", as_data)
         idx = np.arange(lo, hi)
         chol = pt.set_subtensor(chol[idx, idx], sd)
         sds.append(pt.atleast_1d(sd))
@@ -113,18 +133,24 @@ def _factor_chol(factor: FactorDesign, priors: dict[str, Prior]) -> pt.TensorVar
     return chol
 
 
-def add_parameters(design: Design, priors: dict[str, Prior], include_beta: bool = True
-                   ) -> Params:
-    """Register β (unless integrated out), the family's parameters and every covariance."""
+def add_parameters(design: Design, priors: dict[str, Prior], include_beta: bool = True,
+                   hyper_data: bool = False) -> Params:
+    """Register β (unless integrated out), the family's parameters and every covariance.
+
+    With ``hyper_data`` every prior's numeric parameters (except LKJ's η) are data
+    containers instead of constants (see :func:`_hyper`).
+    """
     fe = [priors[name] for name in design.xnames]
     if not include_beta:
         beta = None
     elif len({(p.dist, tuple(p.params)) for p in fe}) == 1:
         params = {k: np.array([p.params[k] for p in fe]) for k in fe[0].params}
-        beta = getattr(pm, fe[0].dist)("beta", **params, dims="coef")
+        beta = getattr(pm, fe[0].dist)("beta", **_hyper("beta", params, hyper_data),
+                                       dims="coef")
     else:
-        betas = [p.create(f"_beta{j}") for j, p in enumerate(fe)]
+        betas = [_create(p, f"_beta{j}", hyper_data) for j, p in enumerate(fe)]
         beta = pm.Deterministic("beta", pt.stack(betas), dims="coef")
-    aux = {a.name: priors[a.name].create(a.name) for a in get_family(design.family).aux}
-    chols = tuple(_factor_chol(f, priors) for f in design.factors)
+    aux = {a.name: _create(priors[a.name], a.name, hyper_data)
+           for a in get_family(design.family).aux}
+    chols = tuple(_factor_chol(f, priors, hyper_data) for f in design.factors)
     return Params(beta, aux, chols)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import arviz as az
 import numpy as np
@@ -24,9 +24,10 @@ from ..predict import require_rows
 from ..priors import Prior
 from ..suffstats import SuffStats
 from .effects import draw_beta, draw_effects, pointwise_loglik
+from .flat_nutpie import sample_flat_nutpie
 from .warmstart import warm_start
 
-__all__ = ["NutsOptions", "clean_idata", "sample_nuts"]
+__all__ = ["NutsOptions", "clean_idata", "default_sampler", "sample_nuts"]
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 _MODULES = {"nutpie": "nutpie", "numpyro": "numpyro", "pymc": "pymc"}
@@ -42,7 +43,7 @@ class NutsOptions:
     cores: int | None = None
     random_seed: int | None = None
     progressbar: bool = False
-    sampler: str = "pymc"
+    sampler: str | None = None
     target_accept: float = 0.8
     log_likelihood: bool | None = None
 
@@ -55,6 +56,8 @@ class NutsOptions:
                 )
         if not isinstance(self.tune, (int, np.integer)) or self.tune < 0:
             raise SpecificationError(f"tune: expected an integer ≥ 0; received {self.tune!r}.")
+        if self.sampler is None:
+            return
         if self.sampler not in SAMPLERS:
             raise SpecificationError(
                 f"sampler: expected one of {SAMPLERS}; received {self.sampler!r}."
@@ -65,6 +68,17 @@ class NutsOptions:
                 f"pip install 'bayesmm[{'jax' if self.sampler == 'numpyro' else self.sampler}]' "
                 "or use sampler='pymc'."
             )
+
+
+def default_sampler(marginal: bool) -> str:
+    """Pick nutpie for the marginal build when it is installed, PyMC otherwise.
+
+    On the marginal build nutpie runs on the cached Numba density
+    (:mod:`bayesmm.infer.flat_nutpie`): a refit of sleepstudy takes 2.4 s against 7.7 s
+    with PyMC's sampler (docs/marginal.md). The latent build has one parameter per random
+    effect; there PyMC's C backend compiles in seconds where Numba takes minutes.
+    """
+    return "nutpie" if marginal and importlib.util.find_spec("nutpie") is not None else "pymc"
 
 
 LOGLIK_AUTO_MAX = 25_000_000  # draws × observations kept at fit time (200 MB of float64)
@@ -182,8 +196,14 @@ def sample_nuts(
     if not use_marginal:
         require_rows(design, "the latent build (marginal=False)")
     model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
-    sample = _sample_nutpie if options.sampler == "nutpie" else _sample_pymc
-    idata = clean_idata(sample(model, options, warm=use_marginal))
+    if options.sampler is None:
+        options = replace(options, sampler=default_sampler(use_marginal))
+    if options.sampler == "nutpie" and use_marginal:
+        idata = sample_flat_nutpie(model, options)
+    else:
+        sample = _sample_nutpie if options.sampler == "nutpie" else _sample_pymc
+        idata = sample(model, options, warm=use_marginal)
+    idata = clean_idata(idata)
     if "observed_data" not in idata.groups() and design.has_rows:
         idata.add_groups(observed_data=xr.Dataset(
             {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))

@@ -20,6 +20,7 @@ PyMC's default start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,10 +33,68 @@ from scipy import optimize
 
 from .numdiff import gradient_jacobian
 
-__all__ = ["WarmStart", "warm_start"]
+__all__ = ["Mode", "WarmStart", "posterior_mode", "warm_start"]
 
 JITTER = 2.0  # start within ± this many posterior SDs of the mode
 MAX_PARAMS = 50  # a dense Hessian by differences is cheap up to here
+
+
+LogpGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+@dataclass(frozen=True, eq=False)
+class Mode:
+    """The posterior mode on the flat unconstrained vector and the SDs there.
+
+    Attributes
+    ----------
+    mode : ndarray, shape (n,)
+    sd : ndarray, shape (n,)
+        Posterior SDs from the inverse Hessian at the mode.
+    """
+
+    mode: np.ndarray
+    sd: np.ndarray
+
+    def start(self, logp_grad: LogpGrad, rng: np.random.Generator) -> np.ndarray:
+        """Draw a start within ±:data:`JITTER` SDs of the mode with a finite density."""
+        for _attempt in range(10):
+            x = self.mode + self.sd * rng.uniform(-JITTER, JITTER, self.mode.size)
+            if np.isfinite(logp_grad(x)[0]):
+                return x
+        return self.mode
+
+
+def posterior_mode(logp_grad: LogpGrad, x0: np.ndarray) -> Mode | None:
+    """Maximise the log density from ``x0``; None without a finite, curved mode.
+
+    Parameters
+    ----------
+    logp_grad : callable
+        ``logp_grad(x) -> (logp, dlogp)`` on the flat unconstrained vector (n,).
+    x0 : ndarray, shape (n,)
+    """
+    n = x0.size
+    if n == 0 or n > MAX_PARAMS:
+        return None
+
+    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+        logp, dlogp = logp_grad(x)
+        if not np.isfinite(logp):
+            return np.inf, np.zeros_like(x)
+        return -float(logp), -np.asarray(dlogp, dtype=float)
+
+    with np.errstate(all="ignore"):
+        res = optimize.minimize(negative, x0.astype(float), jac=True, method="L-BFGS-B",
+                                options={"maxiter": 1000})
+        mode = res.x
+        h = 1e-5 * np.maximum(np.abs(mode), 1.0)  # difference step per coordinate
+        H = gradient_jacobian(lambda x: np.asarray(logp_grad(x)[1], dtype=float), mode, h)
+    if not (np.isfinite(res.fun) and np.all(np.isfinite(H))):  # H: (n, n)
+        return None
+    if np.linalg.eigvalsh(-H).min() <= 0:
+        return None
+    return Mode(mode, np.sqrt(np.diag(np.linalg.inv(-H))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,44 +141,18 @@ def warm_start(model: pm.Model, chains: int, target_accept: float,
     """
     point = model.initial_point(random_seed)
     x0 = DictToArrayBijection.map(point)
-    n = x0.data.size
-    if n == 0 or n > MAX_PARAMS:
+    if x0.data.size == 0 or x0.data.size > MAX_PARAMS:
         return None
     if fn is None:
         fn = model.logp_dlogp_function(ravel_inputs=True)
     fn.trust_input = True
     fn.set_extra_values({})
-
-    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
-        logp, dlogp = fn(x)
-        if not np.isfinite(logp):
-            return np.inf, np.zeros_like(x)
-        return -float(logp), -np.asarray(dlogp, dtype=float)
-
-    with np.errstate(all="ignore"):
-        res = optimize.minimize(negative, x0.data.astype(float), jac=True, method="L-BFGS-B",
-                                options={"maxiter": 1000})
-        mode = res.x
-        h = 1e-5 * np.maximum(np.abs(mode), 1.0)  # difference step per coordinate
-        H = gradient_jacobian(lambda x: np.asarray(fn(x)[1], dtype=float), mode, h)  # (n, n)
-    if not (np.isfinite(res.fun) and np.all(np.isfinite(H))):
+    found = posterior_mode(fn, x0.data)
+    if found is None:
         return None
-    eig = np.linalg.eigvalsh(-H)
-    if eig.min() <= 0:
-        return None
-    var = np.diag(np.linalg.inv(-H))  # (n,)
-    sd = np.sqrt(var)
     rng = np.random.default_rng(random_seed)
-    starts = []
-    for _ in range(chains):
-        for _attempt in range(10):
-            x = mode + sd * rng.uniform(-JITTER, JITTER, n)
-            if np.isfinite(fn(x)[0]):
-                break
-        else:
-            x = mode
-        starts.append(x)
-    potential = QuadPotentialDiagAdapt(n, mode, var, 10, rng=rng)
+    starts = [found.start(fn, rng) for _ in range(chains)]
+    potential = QuadPotentialDiagAdapt(x0.data.size, found.mode, found.sd**2, 10, rng=rng)
     step = pm.NUTS(potential=potential, model=model, logp_dlogp_func=fn,
                    target_accept=target_accept, initial_point=point)
     # as tensors: PyMC maps transformed names back through the transform, and the LKJ
@@ -127,4 +160,4 @@ def warm_start(model: pm.Model, chains: int, target_accept: float,
     initvals = [{k: pt.as_tensor_variable(v) for k, v in
                  DictToArrayBijection.rmap(RaveledVars(s, x0.point_map_info)).items()}
                 for s in starts]
-    return WarmStart(step, initvals, mode, sd)
+    return WarmStart(step, initvals, found.mode, found.sd)

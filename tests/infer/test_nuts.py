@@ -34,7 +34,7 @@ def test_sampler_same_seed_same_draws_and_agrees_with_pymc(dyestuff: object, sam
     for name in ("beta", "sigma", "Batch_sd", "Batch"):
         np.testing.assert_array_equal(a.posterior[name].values, b.posterior[name].values)
     assert a.build == "marginal" and a.posterior["Batch"].shape == (2, 1000, 6, 1)
-    ref = model.fit(random_seed=4, draws=1000, tune=1000, chains=2, cores=1)
+    ref = model.fit(sampler="pymc", random_seed=4, draws=1000, tune=1000, chains=2, cores=1)
     # posterior means agree within 4 Monte Carlo standard errors of their difference
     for name in ("beta", "sigma"):
         x, y = a.posterior[name].values.ravel(), ref.posterior[name].values.ravel()

@@ -1,0 +1,210 @@
+"""A model's log density on its flat unconstrained vector, compiled once per graph and cached.
+
+PyMC compiles ``logp_dlogp_function`` anew for every ``pm.sample``: on the marginal build
+3.5–5 s of graph rewriting, more than the sampling itself. Here the log density, its gradient
+and the trace variables (free variables on their own scale and deterministics) are compiled
+as pure functions of the flat vector and of the model's data containers, given as explicit
+arguments, so nothing of one data set stays inside the compiled function. The marginal build
+registers its statistics and its priors' parameters as containers, so its graph depends only
+on the model's structure.
+
+Compiled functions are kept by a key that hashes the graph (every node, every constant, every
+input's name): in memory for the session, and pickled into PyTensor's ``compiledir`` (under
+``bayesmm/``) for later processes; an unreadable file is recompiled. With ``mode="NUMBA"``,
+PyTensor also caches the generated machine code on disk, which a cold first compile of the
+marginal graph takes 40–50 s to build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pymc as pm
+import pytensor
+from pytensor.graph.basic import Constant
+from pytensor.graph.replace import graph_replace
+from pytensor.graph.traversal import graph_inputs
+
+__all__ = ["CompiledDensity", "compile_density", "density_key"]
+
+_VERSION = metadata.version("bayesmm")
+MEMORY_SLOTS = 32  # compiled densities kept in memory (least recently used dropped)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledDensity:
+    """Compiled functions of the flat unconstrained vector ``x`` (n,) and the model's data.
+
+    Attributes
+    ----------
+    logp_dlogp : callable
+        ``logp_dlogp(x, *data) -> (logp, dlogp)``, ``dlogp`` of shape (n,). Safe to call
+        from several threads at once (nutpie runs each chain in a thread of its own).
+    expand : callable
+        ``expand(x, *data) -> tuple`` of the trace variables, in ``names`` order; also
+        thread-safe.
+    data : tuple of ndarray
+        The model's data containers, in argument order.
+    names : tuple of str
+        The trace variables: free variables on their own scale, then deterministics.
+    shapes : tuple of tuple of int
+    x0 : ndarray, shape (n,)
+        The model's initial point.
+    """
+
+    logp_dlogp: Callable
+    expand: Callable
+    data: tuple[np.ndarray, ...]
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    x0: np.ndarray
+
+    @property
+    def n_dim(self) -> int:
+        """Length of the flat unconstrained vector."""
+        return int(self.x0.size)
+
+    def logp_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log density and gradient at ``x``."""
+        logp, grad = self.logp_dlogp(x, *self.data)
+        return float(logp), np.asarray(grad)
+
+    def trace_point(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Evaluate the trace variables at ``x``, by name."""
+        values = self.expand(x, *self.data)
+        return {n: np.asarray(v, dtype=float).reshape(s)
+                for n, v, s in zip(self.names, values, self.shapes, strict=True)}
+
+
+def density_key(graphs: list, point: dict[str, np.ndarray], mode: str) -> str:
+    """Hash of graphs: every node, every input's name, every constant, the point's shapes."""
+    text = io.StringIO()
+    pytensor.dprint(graphs, file=text, print_type=True)
+    h = hashlib.sha256(text.getvalue().encode())
+    for var in graph_inputs(graphs):
+        if isinstance(var, Constant):
+            h.update(np.asarray(var.data).tobytes())
+    parts = (mode, _VERSION, pm.__version__, pytensor.__version__,
+             repr([(k, np.shape(v)) for k, v in point.items()]))
+    for part in parts:
+        h.update(part.encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class _Functions:
+    """What the caches keep: the compiled functions and their data arguments' names."""
+
+    logp_dlogp: object
+    expand: object
+    data_names: tuple[str, ...]
+
+
+_MEMORY: OrderedDict[str, _Functions] = OrderedDict()
+
+
+def _compile(model: pm.Model, logp: pytensor.Variable, trace: list, point: dict,
+             mode: str) -> _Functions:
+    """Compile ``[logp, dlogp]`` and ``trace`` as functions of (x, *data)."""
+    outputs, x = pm.pytensorf.join_nonshared_inputs(
+        point, [logp, model.dlogp(), *trace], model.value_vars)
+    used = set(graph_inputs(outputs))
+    shared = [v for v in model.data_vars if v in used]
+    data = [v.type(name=v.name) for v in shared]
+    outputs = graph_replace(outputs, dict(zip(shared, data, strict=True)), strict=False)
+    inputs = [x, *data]
+    kw = {"mode": mode, "on_unused_input": "ignore"}
+    return _Functions(pm.pytensorf.compile(inputs, outputs[:2], **kw),
+                      pm.pytensorf.compile(inputs, outputs[2:], **kw),
+                      tuple(v.name for v in shared))
+
+
+def _cache_dir() -> Path:
+    return Path(pytensor.config.compiledir) / "bayesmm"
+
+
+def _load(path: Path) -> object:
+    try:
+        with path.open("rb") as f:
+            return pickle.load(f)
+    except Exception:  # noqa: BLE001 — a stale or broken cache file is recompiled
+        return None
+
+
+def _store(path: Path, functions: object) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(functions, f)
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001 — caching is an optimisation; a read-only dir is fine
+        return
+
+
+def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
+    """Compile (or fetch from the caches) ``model``'s flat log density and trace function.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        A model with continuous free variables only.
+    mode : str
+        PyTensor compile mode: ``"NUMBA"`` (one fused function: 15–20 µs a call on the
+        marginal build, against 125–175 µs for the C backend's node-by-node loop) or
+        ``"FAST_RUN"``.
+
+    Returns
+    -------
+    CompiledDensity
+    """
+    point = model.initial_point()
+    logp = model.logp()
+    trace = model.replace_rvs_by_values(model.unobserved_RVs)
+    key = density_key([logp, *trace], point, mode)
+    path = _cache_dir() / f"{key}.pkl"
+    functions = _MEMORY.get(key) or _load(path)
+    if not isinstance(functions, _Functions):
+        functions = _compile(model, logp, trace, point, mode)
+        _store(path, functions)
+    _MEMORY[key] = functions
+    _MEMORY.move_to_end(key)
+    while len(_MEMORY) > MEMORY_SLOTS:
+        _MEMORY.popitem(last=False)
+    x0 = np.concatenate([np.ravel(point[v.name]) for v in model.value_vars]).astype(float)
+    values = tuple(np.asarray(model[n].get_value()) for n in functions.data_names)
+    names = tuple(v.name for v in model.unobserved_RVs)
+    logp_dlogp, expand = (_reentrant(f, mode) for f in (functions.logp_dlogp, functions.expand))
+    shapes = tuple(np.shape(v) for v in expand(x0, *values))
+    return CompiledDensity(logp_dlogp, expand, values, names, shapes, x0)
+
+
+def _reentrant(fn: pytensor.compile.function.types.Function, mode: str) -> Callable:
+    """Wrap ``fn`` as a callable that threads can share.
+
+    A compiled PyTensor function writes its outputs into storage it owns, so two threads
+    calling it at once can read each other's results (seen as a ``None`` logp under nutpie
+    with two cores). Under Numba the generated function itself allocates its outputs and
+    holds no state: call it directly (also skipping the wrapper's 3 µs). Otherwise a lock
+    serialises the calls.
+    """
+    if mode == "NUMBA":
+        return fn.vm.jit_fn
+    fn.trust_input = True
+    lock = threading.Lock()
+
+    def call(*args: np.ndarray) -> list:
+        with lock:
+            return [np.copy(v) for v in fn(*args)]
+    return call

@@ -1,0 +1,120 @@
+"""The cached flat density equals PyMC's; one compiled function serves a whole structure."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import bayesmm as bmm
+from bayesmm.build.marginal import build_marginal
+from bayesmm.infer import compiled
+from bayesmm.infer.compiled import compile_density
+
+
+def _model(frame, scale: float = 1.0, formula: str = "Reaction ~ Days + (Days | Subject)"):
+    frame = frame.assign(Reaction=frame["Reaction"] * scale)
+    m = bmm.mixedlm(formula, frame)
+    return build_marginal(m.design, m.priors, m.stats)
+
+
+@pytest.fixture(scope="module")
+def sleep(data):
+    return data("sleepstudy")
+
+
+def _points(density, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return [density.x0 + rng.normal(0, 0.5, density.n_dim) for _ in range(n)]
+
+
+def _reference(model):
+    fn = model.logp_dlogp_function(ravel_inputs=True)
+    fn.set_extra_values({})
+    return fn
+
+
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_RUN"])
+def test_density_equals_pymc_logp_dlogp(sleep, mode):
+    model = _model(sleep)
+    density = compile_density(model, mode)
+    ref = _reference(model)
+    for x in _points(density):
+        logp, grad = density.logp_grad(x)
+        want_logp, want_grad = ref(x)
+        np.testing.assert_allclose(logp, want_logp, rtol=1e-10)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-8, atol=1e-10)
+    point = density.trace_point(density.x0)
+    assert set(point) == {"sigma", "_Subject_chol0", "Subject_sd", "Subject_corr"}
+    assert point["Subject_corr"].shape == (2, 2)
+
+
+def test_same_structure_shares_one_function_with_its_own_data(sleep, monkeypatch):
+    a, b = _model(sleep), _model(sleep, scale=3.0)  # other statistics, other priors
+    da = compile_density(a)
+    calls = []
+    monkeypatch.setattr(compiled, "_compile", lambda *args: calls.append(args))
+    db = compile_density(b)  # from the memory cache: compiling again would fail here
+    assert calls == []
+    assert da.logp_dlogp is db.logp_dlogp
+    x = da.x0 + 0.1
+    assert da.logp_grad(x)[0] != pytest.approx(db.logp_grad(x)[0])
+    np.testing.assert_allclose(db.logp_grad(x)[0], _reference(b)(x)[0], rtol=1e-10)
+
+
+def test_key_changes_with_structure(sleep):
+    def key(model):
+        graphs = [model.logp(), *model.replace_rvs_by_values(model.unobserved_RVs)]
+        return compiled.density_key(graphs, model.initial_point(), "NUMBA")
+
+    base = key(_model(sleep))
+    assert base == key(_model(sleep, scale=2.0))
+    assert base != key(_model(sleep, formula="Reaction ~ Days + (Days || Subject)"))
+    assert base != key(_model(sleep, formula="Reaction ~ 1 + (Days | Subject)"))
+
+
+def test_disk_cache_reloads_and_survives_a_broken_file(sleep, tmp_path, monkeypatch):
+    # a new model for every fit, as fit() builds one (compiling rewrites parts of a
+    # model's transform graphs in place, so a second compile of one model object hashes
+    # differently)
+    monkeypatch.setattr(compiled, "_cache_dir", lambda: tmp_path)
+    compiled._MEMORY.clear()
+    first = compile_density(_model(sleep, scale=5.0))
+    files = list(tmp_path.glob("*.pkl"))
+    assert len(files) == 1
+    compiled._MEMORY.clear()
+    calls = []
+    original = compiled._compile
+    monkeypatch.setattr(compiled, "_compile", lambda *a: calls.append(a) or original(*a))
+    again = compile_density(_model(sleep, scale=5.0))  # unpickled from the file
+    assert calls == []
+    x = first.x0 + 0.2
+    assert again.logp_grad(x)[0] == pytest.approx(first.logp_grad(x)[0], rel=1e-12)
+    files[0].write_bytes(b"not a pickle")
+    compiled._MEMORY.clear()
+    fresh = compile_density(_model(sleep, scale=5.0))  # recompiled, file rewritten
+    assert len(calls) == 1
+    assert fresh.logp_grad(x)[0] == pytest.approx(first.logp_grad(x)[0], rel=1e-12)
+    assert files[0].read_bytes() != b"not a pickle"
+
+
+def test_threads_calling_at_once_get_their_own_results(sleep):
+    density = compile_density(_model(sleep))
+    xs = _points(density, n=8, seed=3)
+    want = [density.logp_grad(x) for x in xs]
+    got: dict[int, list] = {i: [] for i in range(len(xs))}
+
+    def work(i):
+        for _ in range(300):
+            got[i].append(density.logp_grad(xs[i]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, results in got.items():
+        for logp, grad in results:
+            assert logp == want[i][0]
+            np.testing.assert_array_equal(grad, want[i][1])
