@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.pytensor_cache
+# base_compiledir: C modules, Numba machine code and bayesmm's compiled densities all live here
+export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.pytensor_cache
 
 .PHONY: demo test lint install
 

@@ -24,7 +24,7 @@ import time
 import warnings
 
 os.environ.setdefault("PYTENSOR_FLAGS",
-                      f"compiledir={tempfile.gettempdir()}/bayesmm-bench-scale")
+                      f"base_compiledir={tempfile.gettempdir()}/bayesmm-bench-scale")
 
 import arviz as az  # noqa: E402
 import numpy as np  # noqa: E402

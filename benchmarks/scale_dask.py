@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 
 os.environ.setdefault("PYTENSOR_FLAGS",
-                      f"compiledir={tempfile.gettempdir()}/bayesmm-bench-scale")
+                      f"base_compiledir={tempfile.gettempdir()}/bayesmm-bench-scale")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PYTENSOR_FLAGS", f"compiledir={ROOT / '.pytensor_cache'}")
+os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / '.pytensor_cache'}")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
