@@ -3,8 +3,9 @@
 PyMC compiles ``logp_dlogp_function`` anew for every ``pm.sample``: on the marginal build
 3.5–5 s of graph rewriting, more than the sampling itself. Here the log density, its gradient
 and the trace variables (free variables on their own scale and deterministics) are compiled
-as pure functions of the flat vector and of the model's data containers, given as explicit
-arguments, so nothing of one data set stays inside the compiled function. The marginal build
+as pure functions of the flat vector and of the shared variables the graph reads (the model's
+data containers and dimension lengths), given as explicit arguments, so nothing of one data set
+stays inside the compiled function. The marginal build
 registers its statistics and its priors' parameters as containers, so its graph depends only
 on the model's structure.
 
@@ -32,13 +33,15 @@ from pathlib import Path
 import numpy as np
 import pymc as pm
 import pytensor
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import graph_inputs
 
 __all__ = ["CompiledDensity", "compile_density", "density_key"]
 
-_VERSION = metadata.version("bayesmm")
+# in every key: the package version and this module's own source (what it compiles and how)
+_VERSION = metadata.version("bayesmm") + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 MEMORY_SLOTS = 32  # compiled densities kept in memory (least recently used dropped)
 
 
@@ -114,13 +117,21 @@ class _Functions:
 _MEMORY: OrderedDict[str, _Functions] = OrderedDict()
 
 
+def _shared_inputs(graphs: list) -> dict[str, SharedVariable]:
+    """The shared variables the graphs read (data containers, dimension lengths), by name."""
+    shared = [v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)]
+    named = {v.name: v for v in shared}
+    if None in named or len(named) != len(shared):
+        raise ValueError(f"shared inputs need distinct names: {[v.name for v in shared]}")
+    return named
+
+
 def _compile(model: pm.Model, logp: pytensor.Variable, trace: list, point: dict,
              mode: str) -> _Functions:
     """Compile ``[logp, dlogp]`` and ``trace`` as functions of (x, *data)."""
     outputs, x = pm.pytensorf.join_nonshared_inputs(
         point, [logp, model.dlogp(), *trace], model.value_vars)
-    used = set(graph_inputs(outputs))
-    shared = [v for v in model.data_vars if v in used]
+    shared = list(_shared_inputs(outputs).values())
     data = [v.type(name=v.name) for v in shared]
     outputs = graph_replace(outputs, dict(zip(shared, data, strict=True)), strict=False)
     inputs = [x, *data]
@@ -183,7 +194,8 @@ def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
     while len(_MEMORY) > MEMORY_SLOTS:
         _MEMORY.popitem(last=False)
     x0 = np.concatenate([np.ravel(point[v.name]) for v in model.value_vars]).astype(float)
-    values = tuple(np.asarray(model[n].get_value()) for n in functions.data_names)
+    shared = _shared_inputs([logp, *trace])
+    values = tuple(np.asarray(shared[n].get_value()) for n in functions.data_names)
     names = tuple(v.name for v in model.unobserved_RVs)
     logp_dlogp, expand = (_reentrant(f, mode) for f in (functions.logp_dlogp, functions.expand))
     shapes = tuple(np.shape(v) for v in expand(x0, *values))

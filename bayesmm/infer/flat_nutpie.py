@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pymc as pm
 
 from .compiled import CompiledDensity, compile_density
@@ -54,7 +55,7 @@ def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None) -> 
 
     dims = {n: tuple(model.named_vars_to_dims[n]) for n in density.names
             if n in model.named_vars_to_dims}
-    coords = {d: list(model.coords[d]) for dd in dims.values() for d in dd}
+    coords = {d: pd.Index(model.coords[d]) for dd in dims.values() for d in dd}
     return from_pyfunc(density.n_dim, make_logp, make_expand,
                        [np.dtype("float64")] * len(density.names), list(density.shapes),
                        list(density.names), coords=coords, dims=dims,

@@ -118,3 +118,17 @@ def test_threads_calling_at_once_get_their_own_results(sleep):
         for logp, grad in results:
             assert logp == want[i][0]
             np.testing.assert_array_equal(grad, want[i][1])
+
+
+def test_shared_dimension_lengths_become_arguments(data):
+    # a mixture's graph also reads its coordinates' lengths (shared variables that are not
+    # data containers): they must be arguments too, or the Numba function cannot be called
+    from bayesmm.build.mixture import build_mixture
+
+    mix = bmm.mixture("waiting ~ 1", data("faithful"), k=2, order="none")
+    model = build_mixture(mix.design, 2, mix.priors, "none")
+    density = compile_density(model)
+    ref = _reference(model)
+    for x in _points(density, seed=4):
+        np.testing.assert_allclose(density.logp_grad(x)[0], ref(x)[0], rtol=1e-10)
+        np.testing.assert_allclose(density.logp_grad(x)[1], ref(x)[1], rtol=1e-8, atol=1e-10)
