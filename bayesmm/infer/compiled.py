@@ -118,7 +118,7 @@ _MEMORY: OrderedDict[str, _Functions] = OrderedDict()
 
 
 def _shared_inputs(graphs: list) -> dict[str, SharedVariable]:
-    """The shared variables the graphs read (data containers, dimension lengths), by name."""
+    """Collect the shared variables the graphs read (data containers, dimension lengths)."""
     shared = [v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)]
     named = {v.name: v for v in shared}
     if None in named or len(named) != len(shared):
