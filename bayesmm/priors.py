@@ -61,13 +61,12 @@ class Prior:
         args = ", ".join(f"{k}={np.round(v, 4):g}" for k, v in self.params.items())
         return f"{self.dist}({args})"
 
-    def create(self, name: str, **kwargs: Any) -> Any:
-        """Create the PyMC random variable ``name`` inside the current model."""
-        return getattr(pm, self.dist)(name, **self.params, **kwargs)
+    def create(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Create the PyMC random variable ``name`` inside the current model.
 
-    def dist_(self, **kwargs: Any) -> Any:
-        """Unregistered PyMC distribution (for ``sd_dist`` arguments)."""
-        return getattr(pm, self.dist).dist(**self.params, **kwargs)
+        ``params`` replaces the parameters' values (e.g. by data containers).
+        """
+        return getattr(pm, self.dist)(name, **(self.params if params is None else params))
 
 
 def sd_key(factor: FactorDesign, name: str) -> str:

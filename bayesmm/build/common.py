@@ -94,9 +94,9 @@ def _hyper(name: str, params: Mapping[str, object], as_data: bool) -> dict[str, 
     return {k: pm.Data(f"_{name}_{k}", np.asarray(v, dtype=float)) for k, v in params.items()}
 
 
-def _create(prior: Prior, name: str, as_data: bool) -> pt.TensorVariable:
-    """Register ``prior`` as the random variable ``name``."""
-    return getattr(pm, prior.dist)(name, **_hyper(name, prior.params, as_data))
+def _register(prior: Prior, name: str, as_data: bool) -> pt.TensorVariable:
+    """Register ``prior`` as the random variable ``name`` (parameters as data if asked)."""
+    return prior.create(name, _hyper(name, prior.params, as_data))
 
 
 def _factor_chol(factor: FactorDesign, priors: dict[str, Prior], as_data: bool
@@ -125,7 +125,7 @@ def _factor_chol(factor: FactorDesign, priors: dict[str, Prior], as_data: bool
             pm.Deterministic(f"{factor.label}_corr", corr, dims=dims)
             continue
         key = sd_key(factor, block.name if block.kind == "vc" else factor.znames[lo])
-        sd = _create(priors[key], f"_{factor.label}_sd{b}", as_data)
+        sd = _register(priors[key], f"_{factor.label}_sd{b}", as_data)
         idx = np.arange(lo, hi)
         chol = pt.set_subtensor(chol[idx, idx], sd)
         sds.append(pt.atleast_1d(sd))
@@ -148,9 +148,9 @@ def add_parameters(design: Design, priors: dict[str, Prior], include_beta: bool 
         beta = getattr(pm, fe[0].dist)("beta", **_hyper("beta", params, hyper_data),
                                        dims="coef")
     else:
-        betas = [_create(p, f"_beta{j}", hyper_data) for j, p in enumerate(fe)]
+        betas = [_register(p, f"_beta{j}", hyper_data) for j, p in enumerate(fe)]
         beta = pm.Deterministic("beta", pt.stack(betas), dims="coef")
-    aux = {a.name: _create(priors[a.name], a.name, hyper_data)
+    aux = {a.name: _register(priors[a.name], a.name, hyper_data)
            for a in get_family(design.family).aux}
     chols = tuple(_factor_chol(f, priors, hyper_data) for f in design.factors)
     return Params(beta, aux, chols)
