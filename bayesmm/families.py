@@ -119,7 +119,15 @@ class Gaussian(Family):
 
     def logpdf(self, y: np.ndarray, eta: np.ndarray, trials: np.ndarray | None,  # noqa: D102
                aux: Aux) -> np.ndarray:
-        return stats.norm.logpdf(y, eta, aux["sigma"])
+        # in place: scipy.stats.norm.logpdf took 0.50 s of a 4.7 s radon fit (4000 draws
+        # × 919 rows), this 0.1 s
+        sigma = np.asarray(aux["sigma"], dtype=float)
+        z = np.asarray(np.subtract(y, eta, dtype=float))
+        z /= sigma
+        np.square(z, out=z)
+        z *= -0.5
+        z -= np.log(sigma) + 0.5 * np.log(2.0 * np.pi)
+        return z
 
     def score_weight(self, y: np.ndarray, eta: np.ndarray,  # noqa: D102
                      trials: np.ndarray | None, aux: Aux) -> tuple[np.ndarray, np.ndarray]:
