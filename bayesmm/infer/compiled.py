@@ -24,8 +24,10 @@ import os
 import pickle
 import tempfile
 import threading
+import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -198,8 +200,25 @@ def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
     values = tuple(np.asarray(shared[n].get_value()) for n in functions.data_names)
     names = tuple(v.name for v in model.unobserved_RVs)
     logp_dlogp, expand = (_reentrant(f, mode) for f in (functions.logp_dlogp, functions.expand))
-    shapes = tuple(np.shape(v) for v in expand(x0, *values))
+    with _quiet_numba(mode):  # Numba compiles (or loads its cache) on the first call
+        logp_dlogp(x0, *values)
+        shapes = tuple(np.shape(v) for v in expand(x0, *values))
     return CompiledDensity(logp_dlogp, expand, values, names, shapes, x0)
+
+
+@contextmanager
+def _quiet_numba(mode: str) -> Iterator[None]:
+    """Silence Numba's performance hints about PyTensor's generated code while it compiles.
+
+    E.g. "np.dot() is faster on contiguous arrays" for a mixture's graph: a remark on
+    PyTensor's code generation that no user of bayesmm can act on.
+    """
+    with warnings.catch_warnings():
+        if mode == "NUMBA":
+            from numba.core.errors import NumbaPerformanceWarning
+
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        yield
 
 
 def _reentrant(fn: pytensor.compile.function.types.Function, mode: str) -> Callable:
