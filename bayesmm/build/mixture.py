@@ -114,43 +114,51 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
         coords[f"{f.label}_level"] = [str(v) for v in f.levels]
     icpt = _intercept_index(design)
     with pm.Model(coords=coords) as model:
-        mu0 = np.broadcast_to(priors.coef_mu, (k, p))
-        sd0 = np.broadcast_to(priors.coef_sd, (k, p))
+        # priors, design and group codes are data containers: the graph depends only on K,
+        # p, the order and the groups, so its compiled density serves every data set
+        # (infer/compiled.py)
+        cm = pm.Data("_coef_mu", np.asarray(priors.coef_mu, dtype=float))  # (p,)
+        cs = pm.Data("_coef_sd", np.asarray(priors.coef_sd, dtype=float))  # (p,)
+        X = pm.Data("_X", design.X)  # (N, p)
         if order == "mu" and icpt is not None:
             # no default start: ordered equal means are log(0); fit() passes EM's mode
             # (an RV initval would block PyMC's model-to-graph conversions)
-            a = pm.Normal("_icpt", mu=mu0[:, icpt], sigma=sd0[:, icpt], dims="component",
+            a = pm.Normal("_icpt", mu=cm[icpt], sigma=cs[icpt], dims="component",
                           transform=ordered)
             others = [j for j in range(p) if j != icpt]
             cols = [None] * p
             cols[icpt] = a
             if others:
-                rest = pm.Normal("_slopes", mu=mu0[:, others], sigma=sd0[:, others],
+                rest = pm.Normal("_slopes", mu=cm[others], sigma=cs[others],
                                  shape=(k, len(others)))
                 for n, j in enumerate(others):
                     cols[j] = rest[:, n]
             beta = pm.Deterministic("beta", pt.stack(cols, axis=1), dims=("component", "coef"))
         else:
-            beta = pm.Normal("beta", mu=mu0, sigma=sd0, dims=("component", "coef"))
-        sigma = pm.HalfNormal("sigma", sigma=priors.sigma_sd, dims="component")
+            beta = pm.Normal("beta", mu=cm, sigma=cs, dims=("component", "coef"))
+        sigma = pm.HalfNormal("sigma", sigma=pm.Data("_sigma_sd", float(priors.sigma_sd)),
+                              dims="component")
+        alpha = pm.Data("_alpha", np.full(k, float(priors.alpha)))  # (K,)
         if order == "weights":
             # Ordered log-weights η; w = softmax(η). Dirichlet(α) density on the simplex plus
             # the softmax Jacobian Π w_k gives α Σ log w_k; softmax ignores Σ η, which gets
             # its own N(0, 10) prior so the posterior is proper.
             eta = pm.Flat("_eta", shape=k, transform=ordered)
             w = pm.Deterministic("w", pt.special.softmax(eta), dims="component")
-            pm.Potential("_dirichlet", priors.alpha * pt.sum(pt.log(w))
+            pm.Potential("_dirichlet", alpha[0] * pt.sum(pt.log(w))
                          + pm.logp(pm.Normal.dist(0.0, 10.0), pt.sum(eta)))
         else:
-            w = pm.Dirichlet("w", a=np.full(k, priors.alpha), dims="component")
-        mu = pt.dot(design.X, beta.T)  # (N, K)
+            w = pm.Dirichlet("w", a=alpha, dims="component")
+        mu = pt.dot(X, beta.T)  # (N, K)
         for f in design.factors:
-            tau = pm.HalfNormal(f"{f.label}_sd", sigma=priors.group_sd)
+            tau = pm.HalfNormal(f"{f.label}_sd",
+                                sigma=pm.Data(f"_{f.label}_sd_sd", float(priors.group_sd)))
             # zero-sum effects: the intercepts are the means over groups, which removes the
             # ridge (intercepts up, every b_g down) that left R-hat at 1.04 with iid effects;
             # centred, as each group's rows inform its effect (non-centred: τ R-hat 1.03)
             b = pm.ZeroSumNormal(f.label, sigma=tau, dims=f"{f.label}_level")  # (G,)
-            mu = mu + b[f.codes][:, None]  # (N, K)
+            codes = pm.Data(f"_{f.label}_codes", np.asarray(f.codes, dtype=np.int64))  # (N,)
+            mu = mu + b[codes][:, None]  # (N, K)
         pm.NormalMixture(design.response, w=w, mu=mu, sigma=sigma, observed=observed(design),
-                        dims="obs")
+                         dims="obs")
     return model
