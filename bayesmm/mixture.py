@@ -375,8 +375,10 @@ class MixtureResults:
         notes = [f"Divergences: {div}; max R-hat: {s['r_hat'].max():.3f}."]
         flagged = np.flatnonzero(self.label_switching().to_numpy())
         if flagged.size:
+            which = (f"Chain {flagged[0]} disagrees" if flagged.size == 1 else
+                     f"Chains {', '.join(map(str, flagged))} disagree")
             notes.append(
-                f"Chains {', '.join(map(str, flagged))} disagree with the others on the "
+                f"{which} with the others on the "
                 "component intercepts (label_switching()): the posterior has modes beyond "
                 "label switching, e.g. a component that left the data; consider fewer "
                 "components (compare K by LOO), alpha > 1 (4 keeps components from "

@@ -225,7 +225,7 @@ def test_summary_names_the_chains_whose_components_disagree():
     odd = bmm.MixtureResults(design, 2, "mu", az.from_dict(posterior=post, sample_stats=stats),
                              None)
     assert odd.label_switching().tolist() == [False, False, True, False]
-    assert "Chains 2 disagree with the others" in odd.summary().notes[1]
+    assert "Chain 2 disagrees with the others" in odd.summary().notes[1]
 
 
 def test_mixture_errors(faithful):
