@@ -24,7 +24,7 @@ from .design import Design, fixed_design, make_design
 from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
 from .infer.flat_nutpie import sample_flat_nutpie
-from .infer.nuts import NutsOptions, clean_idata, default_sampler
+from .infer.nuts import NutsOptions, add_observed_data, clean_idata, default_sampler
 from .predict import _factor_codes
 from .report import Summary
 from .spec import parse_lme4, spec_from_formula
@@ -146,13 +146,9 @@ class MixtureModel:
         initvals = mixture_initvals(d, self.order, em.beta, em.sigma, em.w)
         model = build_mixture(d, self.k, self.priors, self.order)
         idata = _sample(model, initvals, opts)
-        res = MixtureResults(d, self.k, self.order, clean_idata(idata), em)
-        out = res.idata  # type: az.InferenceData
-        if "log_likelihood" not in out.groups():  # nutpie's trace holds the posterior only
-            out.add_groups(log_likelihood=res.pointwise_log_likelihood())
-        if "observed_data" not in out.groups():
-            out.add_groups(observed_data=xr.Dataset(
-                {d.response: (("obs",), d.y)}, coords={"obs": np.arange(d.n_obs)}))
+        res = MixtureResults(d, self.k, self.order, add_observed_data(clean_idata(idata), d), em)
+        if "log_likelihood" not in idata.groups():  # nutpie's trace holds the posterior only
+            idata.add_groups(log_likelihood=res.pointwise_log_likelihood())
         return res
 
 
@@ -290,11 +286,15 @@ class MixtureResults:
             raise SpecificationError("method: the pointwise log-likelihood needs a NUTS fit.")
         d = self.design
         ll = logsumexp(self._log_joint(d.X, d.y, self._offsets(None, d.n_obs)), axis=2)  # (S, N)
-        post = self.idata.posterior
-        C, D = post.sizes["chain"], post.sizes["draw"]
-        return xr.Dataset({d.response: (("chain", "draw", "obs"), ll.reshape(C, D, d.n_obs))},
-                          coords={"chain": post.chain, "draw": post.draw,
-                                  "obs": np.arange(d.n_obs)})
+        return self._by_row(ll)
+
+    def _by_row(self, values: np.ndarray) -> xr.Dataset:
+        """Per-draw, per-row values (S, N) as a Dataset of the response (chain, draw, obs)."""
+        post = self.idata.posterior  # type: ignore[union-attr]
+        C, D, n = post.sizes["chain"], post.sizes["draw"], self.design.n_obs
+        return xr.Dataset({self.design.response: (("chain", "draw", "obs"),
+                                                  values.reshape(C, D, n))},
+                          coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(n)})
 
     def predict(self, data: pd.DataFrame | None = None) -> np.ndarray:
         """Posterior mean of E[y | x, g] = Σ_k w_k x β_k + b_g."""
@@ -398,13 +398,9 @@ class MixtureResults:
         pick = np.take_along_axis(mu, comp[..., None], axis=2)[..., 0]
         sd = np.take_along_axis(sigma[:, None, :].repeat(n, 1), comp[..., None], axis=2)[..., 0]
         rep = pick + sd * rng.standard_normal((S, n))
-        post = self.idata.posterior
-        C, D = post.sizes["chain"], post.sizes["draw"]
         if "posterior_predictive" in self.idata.groups():
             del self.idata.posterior_predictive
-        self.idata.add_groups(posterior_predictive=xr.Dataset(
-            {self.design.response: (("chain", "draw", "obs"), rep.reshape(C, D, n))},
-            coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(n)}))
+        self.idata.add_groups(posterior_predictive=self._by_row(rep))
         return self.idata
 
     def loo(self, **kwargs: Any) -> az.ELPDData:

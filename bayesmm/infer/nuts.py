@@ -27,7 +27,8 @@ from .effects import draw_beta, draw_effects, pointwise_loglik
 from .flat_nutpie import sample_flat_nutpie
 from .warmstart import warm_start
 
-__all__ = ["NutsOptions", "clean_idata", "default_sampler", "sample_nuts"]
+__all__ = ["NutsOptions", "add_observed_data", "clean_idata", "default_sampler",
+           "sample_nuts"]
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 _MODULES = {"nutpie": "nutpie", "numpyro": "numpyro", "pymc": "pymc"}
@@ -106,6 +107,14 @@ def clean_idata(idata: az.InferenceData) -> az.InferenceData:
     idata.posterior = post[keep]
     if "constant_data" in idata.groups():  # the response container ``_y`` only
         del idata.constant_data
+    return idata
+
+
+def add_observed_data(idata: az.InferenceData, design: Design) -> az.InferenceData:
+    """Add the response as the ``observed_data`` group (obs,) when it is missing."""
+    if "observed_data" not in idata.groups() and design.has_rows:
+        idata.add_groups(observed_data=xr.Dataset(
+            {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))
     return idata
 
 
@@ -205,9 +214,7 @@ def sample_nuts(
         sample = _sample_nutpie if options.sampler == "nutpie" else _sample_pymc
         idata = sample(model, options, warm=use_marginal)
     idata = clean_idata(idata)
-    if "observed_data" not in idata.groups() and design.has_rows:
-        idata.add_groups(observed_data=xr.Dataset(
-            {design.response: (("obs",), design.y)}, coords={"obs": np.arange(design.n_obs)}))
+    add_observed_data(idata, design)
     if use_marginal:
         factor = design.factors[0]
         rng = np.random.default_rng(options.random_seed)
