@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # base_compiledir: C modules, Numba machine code and bayesmm's compiled densities all live here
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.pytensor_cache
 
-.PHONY: demo test lint install
+.PHONY: demo test test-fast lint install
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
+
+# the edit loop: everything but the statistical-calibration (slow) tests
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -m "not slow" -x -q
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check bayesmm tests benchmarks notebooks

@@ -7,7 +7,14 @@ from .build.mixture import MixturePriors
 from .datasets import load_dataset, simulate_growth
 from .design import MissingDataWarning
 from .diagnostics import SamplingWarning
-from .errors import BayesMMError, DataError, FormulaError, NotFittedError, SpecificationError
+from .errors import (
+    BayesMMError,
+    DataError,
+    FormulaError,
+    NotFittedError,
+    SeparationError,
+    SpecificationError,
+)
 from .io import load
 from .mixture import MixtureModel, MixtureResults, mixture
 from .priors import Prior
@@ -27,6 +34,7 @@ __all__ = [
     "NotFittedError",
     "Prior",
     "SamplingWarning",
+    "SeparationError",
     "SpecificationError",
     "compare_estimates",
     "load",

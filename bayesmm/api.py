@@ -15,7 +15,7 @@ import pymc as pm
 from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
 from .diagnostics import SamplingWarning
-from .errors import DataError, SpecificationError, describe
+from .errors import DataError, SeparationError, SpecificationError, describe
 from .infer.nuts import NutsOptions, sample_nuts
 from .infer.point import default_point_method, point_fit
 from .partitioned import is_dask_frame, partitioned_design
@@ -222,6 +222,15 @@ class MixedLM:
         idata.prior = prior[[v for v in prior.data_vars if not str(v).startswith("_")]]
         return idata
 
+    def _comparison_fit(self) -> MixedLMPointResults | None:
+        """Fit the point estimate shown beside the posterior (REML, or Laplace ML), if any."""
+        try:
+            fit = point_fit(self.design, self.stats, default_point_method(self.design))
+        except SeparationError as err:  # the posterior exists where the ML estimate does not
+            warnings.warn(f"No point-estimate column: {err}", SamplingWarning, stacklevel=3)
+            return None
+        return MixedLMPointResults(self.spec, self.design, self.stats, fit)
+
     def _default_target_accept(self, point: MixedLMPointResults | None) -> float:
         """PyMC's 0.8, or 0.95 when a Gaussian model's REML fit is singular.
 
@@ -289,10 +298,7 @@ class MixedLM:
         if method != "nuts":
             return MixedLMPointResults(self.spec, self.design, self.stats,
                                        point_fit(self.design, self.stats, method))
-        point = MixedLMPointResults(
-            self.spec, self.design, self.stats,
-            point_fit(self.design, self.stats, default_point_method(self.design)),
-        ) if reml else None
+        point = self._comparison_fit() if reml else None
         if target_accept is None:
             target_accept = self._default_target_accept(point)
         options = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,

@@ -7,6 +7,7 @@ __all__ = [
     "DataError",
     "FormulaError",
     "NotFittedError",
+    "SeparationError",
     "SpecificationError",
 ]
 
@@ -21,6 +22,10 @@ class FormulaError(BayesMMError, ValueError):
 
 class DataError(BayesMMError, ValueError):
     """The data do not fit the model: wrong types, lengths, too few groups, empty."""
+
+
+class SeparationError(DataError):
+    """The maximum-likelihood estimate is infinite: the predictors separate the response."""
 
 
 class SpecificationError(BayesMMError, ValueError):

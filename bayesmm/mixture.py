@@ -23,7 +23,7 @@ from .build.mixture import (
 from .design import Design, fixed_design, make_design
 from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
-from .infer.flat_nutpie import sample_flat_nutpie
+from .infer.flat_nutpie import StopRule, sample_flat_nutpie
 from .infer.nuts import NutsOptions, add_observed_data, clean_idata, default_sampler
 from .predict import _factor_codes
 from .report import Summary
@@ -113,11 +113,17 @@ class MixtureModel:
     def fit(self, method: str = "nuts", *, draws: int = 1000, tune: int = 1000,
             chains: int = 4, cores: int | None = None, random_seed: int | None = None,
             progressbar: bool = False, target_accept: float = 0.9, n_restarts: int = 10,
-            sampler: str | None = None) -> MixtureResults:
+            sampler: str | None = None, max_draws: int | None = None) -> MixtureResults:
         """Fit by NUTS (default) or by EM (``method="map"``, the posterior mode).
 
         ``sampler`` is ``"nutpie"`` (the default when installed: nutpie's NUTS on the
         model's cached Numba density) or ``"pymc"``.
+
+        ``max_draws`` (nutpie only) lets the run extend itself: chains go on past ``draws``
+        and stop at the first multiple of ``draws`` where every parameter has R-hat ≤ 1.01
+        and bulk ESS ≥ 100 per chain, or at ``max_draws`` draws per chain. Overlapping
+        components mix slowly (galaxies with K = 4 needs 4 × 5,000–10,000 draws), so
+        this is the way to ask for "as long as it takes" without guessing.
 
         Returns
         -------
@@ -139,7 +145,13 @@ class MixtureModel:
                 f"sampler: a mixture samples with 'nutpie' or 'pymc'; received {sampler!r}.")
         opts = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
                            random_seed=random_seed, progressbar=progressbar,
-                           sampler=sampler, target_accept=target_accept)
+                           sampler=sampler or default_sampler(marginal=True),
+                           target_accept=target_accept, max_draws=max_draws)
+        if max_draws is not None and opts.sampler != "nutpie":
+            raise SpecificationError(
+                "max_draws: a run that extends itself until it converges needs nutpie; "
+                f"received sampler={opts.sampler!r}. Install nutpie or pass max_draws=None "
+                "and a larger draws.")
         # start every chain at the EM posterior mode: mixtures are multimodal and a
         # jittered start can leave chains in minor modes
         em = fit_em(d.y, d.X, self.k, self.priors, self.order, n_restarts, random_seed)
@@ -162,7 +174,7 @@ def _sample(model: pm.Model, initvals: dict[str, np.ndarray], opts: NutsOptions
     (min bulk ESS 1052) with nutpie and 50 s (1113) with PyMC's sampler on 2 cores; the
     first fits, compilation included, 95 s and 142 s.
     """
-    if (opts.sampler or default_sampler(marginal=True)) == "nutpie":
+    if opts.sampler == "nutpie":
         for name, value in initvals.items():  # nutpie's chains start near this mode
             model.set_initval(model[name], value)
         return sample_flat_nutpie(model, opts)
@@ -383,6 +395,19 @@ class MixtureResults:
                 "label switching, e.g. a component that left the data; consider fewer "
                 "components (compare K by LOO), alpha > 1 (4 keeps components from "
                 "emptying) or longer chains.")
+        rule = StopRule()
+        high = list(s.index[s["r_hat"] > rule.max_rhat])
+        low = list(s.index[s["ess_bulk"] < rule.min_ess_per_chain * C])
+        if high or low:
+            problems = [f"R-hat above {rule.max_rhat} for {', '.join(high)}"] if high else []
+            if low:
+                problems.append(f"bulk ESS below {rule.min_ess_per_chain * C:.0f} for "
+                                f"{', '.join(low)}")
+            notes.append(
+                f"Not converged: {'; '.join(problems)}. Do not report these estimates yet: "
+                "refit with fit(max_draws=...) to let the chains run until they agree, or "
+                "with fewer components (compare K by LOO) or alpha=4 when a component has "
+                "emptied.")
         return Summary("Gaussian Mixture Regression Results", header, table, notes)
 
     def posterior_predictive(self, random_seed: int | None = None) -> az.InferenceData:

@@ -175,10 +175,6 @@ def test_bad_input(name: str, call: Callable[[], object], error: type,
         assert fragment in message, (fragment, message)
 
 
-def test_there_are_at_least_30_cases() -> None:
-    assert len(CASES) >= 30
-
-
 @pytest.mark.parametrize(("column", "value"), [("y", np.nan), ("y", np.inf), ("x", -np.inf),
                                                 ("g", None)])
 def test_missing_values_are_dropped_with_a_count(column: str, value: object) -> None:

@@ -4,7 +4,6 @@ import re
 import warnings
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pytest
 
@@ -41,28 +40,20 @@ def test_row_names_equal_statsmodels(data, name, formula, kwargs):
 
 
 @pytest.fixture(scope="module")
-def nba_fit():
+def nba_fit(seed):
     # long enough that R-hat and ESS sit clear of the report's thresholds (with 2 x 300 the
     # "Converged" line and the warning lines flipped with the sampler's start)
     return bmm.mixedlm("Points ~ Minutes", NBA, groups="Team").fit(
-        draws=1000, tune=1000, chains=2, cores=1, random_seed=2026)
+        draws=1000, tune=1000, chains=2, cores=1, random_seed=seed)
 
 
-def test_reml_columns_equal_the_reml_fit(nba_fit):
-    table = nba_fit.summary().table
-    reml = nba_fit.reml
-    np.testing.assert_array_equal(table.loc[["Intercept", "Minutes"], "REML Coef."],
-                                  reml.fe_params.values)
-    np.testing.assert_array_equal(table.loc[["Intercept", "Minutes"], "REML Std.Err."],
-                                  reml.bse_fe.values)
-    assert table.loc["Team Var", "REML Coef."] == reml.cov_re.iloc[0, 0]
-    assert table.loc["Scale", "REML Coef."] == reml.scale
+# statsmodels' printed fit in seed 003: Scale 45.7191, Log-Likelihood -30.8931,
+# Intercept 1.759 (22.753), Minutes 0.641 (0.624), Team Var 28.935.
+SEED_003 = {"Intercept": 1.759, "Minutes": 0.641, "Team Var": 28.935, "Scale": 45.7191}
 
 
-def test_nba_reml_matches_seed_003(nba_fit):
-    # statsmodels' printed fit in seed 003: Scale 45.7191, Log-Likelihood -30.8931,
-    # Intercept 1.759 (22.753), Minutes 0.641 (0.624), Team Var 28.935.
-    reml = nba_fit.reml
+def test_nba_reml_matches_seed_003():
+    reml = bmm.mixedlm("Points ~ Minutes", NBA, groups="Team").fit(method="reml")
     np.testing.assert_allclose(reml.scale, 45.7191, atol=5e-4)
     np.testing.assert_allclose(reml.llf, -30.8931, atol=5e-4)
     np.testing.assert_allclose(reml.fe_params.values, [1.759, 0.641], atol=5e-4)
@@ -71,18 +62,50 @@ def test_nba_reml_matches_seed_003(nba_fit):
     np.testing.assert_allclose(reml.cov_re.iloc[0, 0], 28.935, atol=5e-3)
 
 
+def test_reml_columns_of_the_nuts_summary_are_seed_003s(nba_fit):
+    table = nba_fit.summary().table
+    for row, value in SEED_003.items():
+        assert table.loc[row, "REML Coef."] == pytest.approx(value, abs=5e-3), row
+    np.testing.assert_allclose(table.loc[["Intercept", "Minutes"], "REML Std.Err."],
+                               [22.753, 0.624], rtol=1e-2)
+
+
+def _shortest_interval(x: np.ndarray, prob: float) -> tuple[float, float]:
+    """Brute-force HDI of draws: the narrowest window holding ceil(prob·n) sorted draws."""
+    x = np.sort(x)
+    k = int(np.floor(prob * x.size))
+    widths = x[k:] - x[: x.size - k]
+    i = int(np.argmin(widths))
+    return x[i], x[i + k]
+
+
+def _split_rhat(x: np.ndarray) -> float:
+    """Gelman-Rubin R-hat of split chains (C, D) on the raw draws (BDA3, 11.4)."""
+    half = x.shape[1] // 2
+    chains = np.concatenate([x[:, :half], x[:, half: 2 * half]])  # (2C, D/2)
+    n = chains.shape[1]
+    w = chains.var(axis=1, ddof=1).mean()
+    b = n * chains.mean(axis=1).var(ddof=1)
+    return float(np.sqrt(((n - 1) / n * w + b / n) / w))
+
+
 @pytest.mark.parametrize("hdi_prob", [0.94, 0.9])
-def test_posterior_columns_equal_arviz(nba_fit, hdi_prob):
+def test_posterior_columns_are_the_draws_moments_and_intervals(nba_fit, hdi_prob):
     table = nba_fit.summary(hdi_prob=hdi_prob).table
     post = nba_fit.idata.posterior
-    ref = az.summary(post, var_names=["beta", "sigma"], hdi_prob=hdi_prob, round_to="none")
-    lo, hi = [c for c in ref.columns if c.startswith("hdi_")]
-    for row, name in (("Intercept", "beta[Intercept]"), ("Minutes", "beta[Minutes]")):
-        for col, rcol in (("Mean", "mean"), ("SD", "sd"), (lo, lo), (hi, hi), ("R-hat", "r_hat")):
-            assert table.loc[row, col] == pytest.approx(ref.loc[name, rcol], rel=1e-12)
-    s2 = az.summary((post["sigma"] ** 2).to_dataset(name="s2"), hdi_prob=hdi_prob,
-                    round_to="none")
-    assert table.loc["Scale", "Mean"] == pytest.approx(s2.loc["s2", "mean"], rel=1e-12)
+    lo, hi = f"hdi_{50 * (1 - hdi_prob):g}%", f"hdi_{100 - 50 * (1 - hdi_prob):g}%"
+    rows = {"Intercept": post["beta"].sel(coef="Intercept").values,
+            "Minutes": post["beta"].sel(coef="Minutes").values,
+            "Scale": post["sigma"].values ** 2}
+    for row, draws in rows.items():
+        flat = draws.ravel()
+        assert table.loc[row, "Mean"] == pytest.approx(flat.mean(), rel=1e-12)
+        assert table.loc[row, "SD"] == pytest.approx(flat.std(ddof=1), rel=1e-12)
+        a, b = _shortest_interval(flat, hdi_prob)
+        assert (table.loc[row, lo], table.loc[row, hi]) == pytest.approx((a, b), rel=1e-12)
+        # ArviZ's rank-normalised R-hat and the classic split R-hat agree closely on
+        # these near-normal draws; both sit near 1
+        assert table.loc[row, "R-hat"] == pytest.approx(_split_rhat(draws), abs=5e-3)
 
 
 def test_summary_without_reml_columns(nba_fit):
@@ -95,17 +118,26 @@ def _layout(text: str) -> list[str]:
 
     Sampled figures move with the platform's floating point and library versions (the
     same seed gave Scale 57.2926 under one set of wheels and 56.1562 under the next), so
-    the golden file pins the layout; the REML columns are checked exactly elsewhere.
+    the golden file pins the layout; the REML columns are checked exactly elsewhere. The
+    sampler's verdict (``Converged`` and the ``Warning:`` lines) depends on the draws, so
+    it is masked here and checked against the diagnostics in the test.
     """
     masked = re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", text)
-    return [re.sub(r"[ =-]+", " ", line).strip() for line in masked.splitlines()]
+    masked = re.sub(r"Converged: +(Yes|No)", "Converged: *", masked)
+    return [re.sub(r"[ =-]+", " ", line).strip() for line in masked.splitlines()
+            if not line.startswith("Warning: ")]
 
 
 def test_summary_text_matches_golden(nba_fit):
     text = str(nba_fit.summary())
     golden = GOLDEN / "nba_summary.txt"
     assert _layout(text) == _layout(golden.read_text().rstrip("\n"))
-    assert len(text.splitlines()) == len(golden.read_text().rstrip("\n").splitlines())
+    diag = nba_fit.diagnostics()
+    ok = diag["max_rhat"] <= 1.01 and diag["divergences"] == 0
+    assert re.search(r"Converged: +(Yes|No)", text).group(1) == ("Yes" if ok else "No")
+    warnings_shown = [line[len("Warning: "):] for line in text.splitlines()
+                      if line.startswith("Warning: ")]
+    assert warnings_shown == nba_fit.sampling.problems()
 
 
 def test_summary_html_and_frames(nba_fit):

@@ -10,10 +10,19 @@ holds the GIL, so threads would only take turns).
 
 Chains start within ±2 posterior SDs of the mode (:func:`bayesmm.infer.warmstart.posterior_mode`),
 so R-hat still sees overdispersed starts; nutpie adapts its own mass matrix from there.
+
+With ``NutsOptions.max_draws`` the run extends itself: the chains run on threads (taking
+turns on the GIL) towards ``max_draws`` and are checked each time they all pass a multiple
+of ``draws``; the first checkpoint at which every parameter meets :class:`StopRule` ends the
+run, and the trace is cut there. The cut depends only on the draws, never on the clock, so
+a seed gives the same trace every time.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import arviz as az
@@ -27,7 +36,33 @@ from .warmstart import posterior_mode
 if TYPE_CHECKING:
     from .nuts import NutsOptions
 
-__all__ = ["sample_flat_nutpie"]
+__all__ = ["StopRule", "sample_flat_nutpie"]
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a self-extending run has converged (Vehtari et al. 2021's thresholds).
+
+    Attributes
+    ----------
+    max_rhat : float
+        Largest rank-normalised split R-hat allowed for any parameter.
+    min_ess_per_chain : float
+        Smallest bulk ESS per chain allowed for any parameter (100 per chain: 400 for 4).
+    """
+
+    max_rhat: float = 1.01
+    min_ess_per_chain: float = 100.0
+
+    def met(self, posterior: object) -> bool:
+        """Whether every non-constant parameter of ``posterior`` (an xarray Dataset) passes."""
+        with np.errstate(invalid="ignore", divide="ignore"):  # constants: R-hat 0/0
+            rhat = az.rhat(posterior).to_array().values.ravel()
+            ess = az.ess(posterior, method="bulk").to_array().values.ravel()
+        n_chains = posterior.sizes["chain"]
+        keep = np.isfinite(rhat)  # a constant (e.g. a fixed weight) has no R-hat
+        return bool(np.all(rhat[keep] <= self.max_rhat)
+                    and np.all(ess[keep] >= self.min_ess_per_chain * n_chains))
 
 
 def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None) -> object:
@@ -79,8 +114,60 @@ def sample_flat_nutpie(model: pm.Model, options: NutsOptions) -> az.InferenceDat
 
     density = compile_density(model, "NUMBA")
     compiled = _model_from(density, model, options.random_seed)
-    # cores=1: every density call holds the GIL, so threads would only take turns
-    return nutpie.sample(compiled, draws=options.draws, tune=options.tune,
-                         chains=options.chains, cores=1,
-                         seed=options.random_seed, progress_bar=options.progressbar,
-                         target_accept=options.target_accept, save_warmup=False)
+    settings = {"tune": options.tune, "chains": options.chains, "seed": options.random_seed,
+                "progress_bar": options.progressbar, "target_accept": options.target_accept,
+                "save_warmup": False}
+    if options.max_draws is None:
+        # cores=1: every density call holds the GIL, so threads would only take turns
+        return nutpie.sample(compiled, draws=options.draws, cores=1, **settings)
+    return _sample_until_converged(
+        nutpie.sample(compiled, draws=options.max_draws, cores=options.chains,
+                      blocking=False, **settings),
+        options.draws, options.max_draws, StopRule())
+
+
+def _completed_draws(trace: az.InferenceData) -> int:
+    """Draws that every chain has finished in a trace under way (unfinished ones are NaN)."""
+    post = trace.posterior
+    if post.sizes.get("draw", 0) == 0:
+        return 0
+    first = post[next(iter(post.data_vars))].values  # (C, D, ...)
+    done = np.isfinite(first.reshape(*first.shape[:2], -1)).all(axis=2)  # (C, D)
+    return int(done.all(axis=0).cumprod().sum())
+
+
+def _finished(sampler: object) -> bool:
+    """Whether nutpie's background sampler has stopped (it raises TimeoutError while running)."""
+    try:
+        return bool(sampler.is_finished())  # type: ignore[attr-defined]
+    except TimeoutError:
+        return False
+
+
+def _sample_until_converged(sampler: object, step: int, max_draws: int, rule: StopRule,
+                            poll: float = 0.5) -> az.InferenceData:
+    """Check ``sampler`` (nutpie, running) at every ``step`` draws; cut it where ``rule`` holds.
+
+    Returns the first ``k · step`` draws of every chain for the smallest ``k`` whose draws
+    meet ``rule``, or all ``max_draws`` when none does.
+    """
+    checkpoint = step
+    while checkpoint < max_draws:
+        if _finished(sampler):
+            break
+        with warnings.catch_warnings():  # before the first draw ArviZ sees 0 draws
+            warnings.filterwarnings("ignore", "More chains", UserWarning)
+            trace = sampler.inspect()  # type: ignore[attr-defined]
+        while checkpoint < max_draws and _completed_draws(trace) >= checkpoint:
+            head = trace.isel(draw=slice(0, checkpoint))
+            if rule.met(head.posterior):
+                sampler.abort()  # type: ignore[attr-defined]
+                return head
+            checkpoint += step
+        time.sleep(poll)
+    trace = sampler.wait()  # type: ignore[attr-defined]
+    for at in range(checkpoint, max_draws, step):  # checkpoints the loop did not reach
+        head = trace.isel(draw=slice(0, at))
+        if rule.met(head.posterior):
+            return head
+    return trace

@@ -22,6 +22,7 @@ from scipy.sparse.linalg import splu
 
 from ..covariance import ThetaMap, joint_theta_map
 from ..design import Design
+from ..errors import SeparationError
 from ..families import Family, get_family
 from ..suffstats import joint_z
 from .numdiff import hessian
@@ -149,10 +150,27 @@ def _glm_start(prob: _Problem) -> np.ndarray:
     for _ in range(50):
         eta = d.X @ beta + prob.offset
         s, w = fam.score_weight(d.y, eta, d.trials, aux)
-        step = np.linalg.solve(d.X.T @ (w[:, None] * d.X), d.X.T @ s)
+        with np.errstate(all="ignore"):
+            try:
+                step = np.linalg.solve(d.X.T @ (w[:, None] * d.X), d.X.T @ s)
+            except np.linalg.LinAlgError:
+                step = np.full_like(beta, np.nan)
+        if not np.all(np.isfinite(step)):
+            break
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
             break
+    else:
+        step = np.full_like(beta, np.nan)
+    if not np.all(np.isfinite(step)):
+        raise SeparationError(
+            f"data: the fixed-effects {fam.name} regression of {d.response!r} on "
+            f"{list(d.xnames)} does not converge: its weights vanish as the coefficients grow, "
+            "the sign of (quasi-)complete separation (some predictor values give only one "
+            "response value). The maximum-likelihood estimate is infinite; fit by NUTS "
+            "(method='nuts'), whose priors keep the coefficients finite, or drop the "
+            "separating predictor."
+        )
     if "sigma" in aux:
         aux["sigma"] = float(np.std(d.y - d.X @ beta)) or 1.0
     return np.concatenate([beta, np.log([aux[a.name] for a in fam.aux])])

@@ -47,6 +47,7 @@ class NutsOptions:
     sampler: str | None = None
     target_accept: float = 0.8
     log_likelihood: bool | None = None
+    max_draws: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("draws", "chains"):
@@ -57,6 +58,12 @@ class NutsOptions:
                 )
         if not isinstance(self.tune, (int, np.integer)) or self.tune < 0:
             raise SpecificationError(f"tune: expected an integer ≥ 0; received {self.tune!r}.")
+        if self.max_draws is not None and (not isinstance(self.max_draws, (int, np.integer))
+                                           or self.max_draws < self.draws):
+            raise SpecificationError(
+                f"max_draws: expected an integer ≥ draws ({self.draws}); received "
+                f"{self.max_draws!r}. Pass None for a run of exactly draws draws."
+            )
         if self.sampler is None:
             return
         if self.sampler not in SAMPLERS:
@@ -208,6 +215,11 @@ def sample_nuts(
     model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
     if options.sampler is None:
         options = replace(options, sampler=default_sampler(use_marginal))
+    if options.max_draws is not None and not (options.sampler == "nutpie" and use_marginal):
+        raise SpecificationError(
+            "max_draws: a run that extends itself needs nutpie on the marginal build; "
+            f"received sampler={options.sampler!r} on the "
+            f"{'marginal' if use_marginal else 'latent'} build. Pass max_draws=None.")
     if options.sampler == "nutpie" and use_marginal:
         idata = sample_flat_nutpie(model, options)
     else:

@@ -78,9 +78,9 @@ def _agree(a, b, var):
         ("dietox", "Weight ~ Time", {"groups": "Pig", "re_formula": "~Time"}),
     ],
 )
-def test_latent_and_marginal_posteriors_agree(data, name, formula, kwargs):
+def test_latent_and_marginal_posteriors_agree(data, name, formula, kwargs, seed):
     model = bmm.mixedlm(formula, data(name), **kwargs)
-    opts = {"draws": 1000, "tune": 1000, "chains": 2, "random_seed": 11, "reml": False}
+    opts = {"draws": 1000, "tune": 1000, "chains": 2, "random_seed": seed, "reml": False}
     marg = model.fit(**opts)
     lat = model.fit(marginal=False, **opts)
     assert (marg.build, lat.build) == ("marginal", "latent")

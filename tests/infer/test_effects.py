@@ -74,9 +74,17 @@ def test_loo_by_observation_and_by_group(sleep):
     res = sleep.fit(draws=300, tune=300, chains=2, random_seed=4, reml=False)
     with warnings.catch_warnings():  # high Pareto k for whole-group deletion is expected
         warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto", UserWarning)
-        obs, grp = res.loo("obs"), res.loo("group")
+        obs, grp = res.loo("obs", pointwise=True), res.loo("group", pointwise=True)
     assert obs.n_data_points == 180 and grp.n_data_points == 18
-    assert np.isfinite(obs.elpd_loo) and np.isfinite(grp.elpd_loo)
+    # PSIS weights fall as the point's likelihood rises, so each leave-one-out density is at
+    # most the in-sample one, log mean_s p(y_i | θ_s) (Chebyshev's sum inequality)
+    for loo, ll in ((obs, res.idata.log_likelihood["Reaction"]), (grp,
+                                                                 res.group_log_likelihood())):
+        vals = ll.values.reshape(-1, ll.shape[-1])  # (S, n)
+        lppd = np.logaddexp.reduce(vals, axis=0) - np.log(vals.shape[0])
+        assert np.all(loo.loo_i.values <= lppd + 1e-9)
+        assert loo.elpd_loo == pytest.approx(loo.loo_i.values.sum(), rel=1e-12)
+        assert 0 < lppd.sum() - loo.elpd_loo == pytest.approx(loo.p_loo, rel=1e-9)
     with pytest.raises(bmm.SpecificationError, match="kind: expected 'obs' or 'group'"):
         res.loo("cluster")
 
