@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from .blocked import BlockedProfile, BlockedStats, blocked_effects, blocked_profile
 from .covariance import lambda_from_theta
 from .suffstats import SuffStats
 
@@ -71,8 +72,13 @@ class Profile:
     logdet_A: float
 
 
-def profile(theta: np.ndarray, stats: SuffStats) -> Profile:
-    """Evaluate the profiled quantities at ``theta``."""
+Stats = SuffStats | BlockedStats
+
+
+def profile(theta: np.ndarray, stats: Stats) -> Profile | BlockedProfile:
+    """Evaluate the profiled quantities at ``theta`` (blockwise for several factors)."""
+    if isinstance(stats, BlockedStats):
+        return blocked_profile(theta, stats)
     lam = lambda_from_theta(theta, stats.tmap)  # (m, m)
     m, p = lam.shape[0], stats.p
     LZX = np.matmul(lam.T, stats.ZtX)  # (B, m, p)
@@ -93,17 +99,17 @@ def profile(theta: np.ndarray, stats: SuffStats) -> Profile:
     return Profile(lam, L, A, beta, r2, logdet_M, logdet_A)
 
 
-def n_penalised(stats: SuffStats) -> int:
+def n_penalised(stats: Stats) -> int:
     """Count the SD parameters carrying the MAP penalty (diagonal θ)."""
     return int(stats.tmap.on_diagonal.sum())
 
 
-def residual_df(stats: SuffStats, method: Method) -> int:
+def residual_df(stats: Stats, method: Method) -> int:
     """Degrees of freedom of the profiled scale: N − p (REML, MAP) or N (ML)."""
     return stats.n_obs - (0 if method == "ml" else stats.p)
 
 
-def profiled_df(stats: SuffStats, method: Method) -> int:
+def profiled_df(stats: Stats, method: Method) -> int:
     """Divisor of r² in σ̂²: the residual df, less the penalised SDs under MAP.
 
     It is also the coefficient of log r² in the profiled criterion.
@@ -111,14 +117,14 @@ def profiled_df(stats: SuffStats, method: Method) -> int:
     return residual_df(stats, method) - (n_penalised(stats) if method == "map" else 0)
 
 
-def scale_hat(prof: Profile, stats: SuffStats, method: Method) -> float:
+def scale_hat(prof: Profile | BlockedProfile, stats: Stats, method: Method) -> float:
     """Profiled residual variance σ̂² at the current θ."""
     return prof.r2 / profiled_df(stats, method)
 
 
 def deviance(
     theta: np.ndarray,
-    stats: SuffStats,
+    stats: Stats,
     method: Method = "reml",
     scale: float | None = None,
 ) -> float:
@@ -128,7 +134,7 @@ def deviance(
     ----------
     theta : ndarray
         Relative covariance parameters.
-    stats : SuffStats
+    stats : SuffStats or BlockedStats
         Sufficient statistics.
     method : {"reml", "ml", "map"}
         Criterion. ``"map"`` is REML plus blme's default penalty
@@ -181,7 +187,7 @@ def _lambda_gradient(prof: Profile, stats: SuffStats, method: Method) -> np.ndar
     return grad
 
 
-def deviance_gradient(theta: np.ndarray, stats: SuffStats, method: Method = "reml"
+def deviance_gradient(theta: np.ndarray, stats: Stats, method: Method = "reml"
                       ) -> np.ndarray:
     """Exact gradient of the profiled :func:`deviance` (σ² profiled out) in ``theta``.
 
@@ -197,6 +203,8 @@ def deviance_gradient(theta: np.ndarray, stats: SuffStats, method: Method = "rem
         ``nan`` where the criterion is undefined.
     """
     theta = np.asarray(theta, dtype=float)
+    if isinstance(stats, BlockedStats):
+        return _central_gradient(theta, stats, method)
     tmap = stats.tmap
     try:
         prof = profile(theta, stats)
@@ -210,7 +218,19 @@ def deviance_gradient(theta: np.ndarray, stats: SuffStats, method: Method = "rem
     return grad
 
 
-def random_effect_means(prof: Profile, stats: SuffStats) -> np.ndarray:
+def _central_gradient(theta: np.ndarray, stats: Stats, method: Method) -> np.ndarray:
+    """Central differences of :func:`deviance` (several factors: no closed form here yet)."""
+    step = 1e-5 * np.maximum(1.0, np.abs(theta))
+    grad = np.empty_like(theta)
+    for k in range(theta.size):
+        e = np.zeros_like(theta)
+        e[k] = step[k]
+        grad[k] = (deviance(theta + e, stats, method)
+                   - deviance(theta - e, stats, method)) / (2 * step[k])
+    return np.where(np.isfinite(grad), grad, np.nan)
+
+
+def random_effect_means(prof: Profile | BlockedProfile, stats: Stats) -> np.ndarray:
     """Conditional modes (BLUPs) of the random effects at the profiled optimum.
 
     ``b_b = Λ M_b⁻¹ Λᵀ Z_bᵀ (y_b − X_b β̂)``; zero on a singular fit.
@@ -219,6 +239,8 @@ def random_effect_means(prof: Profile, stats: SuffStats) -> np.ndarray:
     -------
     ndarray, shape (B, m)
     """
+    if isinstance(prof, BlockedProfile):
+        return blocked_effects(prof, stats)  # type: ignore[arg-type]
     u = stats.Zty - np.einsum("bmp,p->bm", stats.ZtX, prof.beta)  # (B, m)
     v = np.einsum("ki,bk->bi", prof.lam, u)  # (B, m)  Λᵀu
     L = prof.chol_M

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .blocked import BlockedStats, blocked_stats
 from .covariance import ThetaMap, joint_theta_map, theta_map
 from .design import Design, FactorDesign
 
-__all__ = ["SuffStats", "add_stats", "group_stats", "stats_of_rows", "suff_stats"]
+__all__ = ["SuffStats", "add_stats", "group_stats", "joint_stats", "stats_of_rows",
+           "suff_stats"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,7 +134,7 @@ def joint_z(design: Design) -> sp.csr_matrix:
     return sp.hstack(parts, format="csr")
 
 
-def _joint_stats(design: Design) -> SuffStats:
+def joint_stats(design: Design) -> SuffStats:
     """Statistics of crossed factors: one block holding every level (B = 1)."""
     Z = joint_z(design)
     X, y = design.X, design.y
@@ -149,8 +151,12 @@ def _joint_stats(design: Design) -> SuffStats:
     )
 
 
-def suff_stats(design: Design) -> SuffStats:
-    """Sufficient statistics of ``design``: per group for one factor, joint otherwise."""
+def suff_stats(design: Design) -> SuffStats | BlockedStats:
+    """Sufficient statistics of ``design``: per group for one factor, blocked otherwise.
+
+    Several factors give :class:`~bayesmm.blocked.BlockedStats` (lme4's blocked layout);
+    :func:`joint_stats` is the dense one-block form, kept for checks on small designs.
+    """
     if len(design.factors) == 1:
         return group_stats(design, design.factors[0])
-    return _joint_stats(design)
+    return blocked_stats(design)
