@@ -10,6 +10,7 @@ from .diagnostics import SamplingWarning
 from .errors import (
     BayesMMError,
     DataError,
+    FitError,
     FormulaError,
     NotFittedError,
     SeparationError,
@@ -23,6 +24,7 @@ from .results import MixedLMPointResults, MixedLMResults
 __all__ = [
     "BayesMMError",
     "DataError",
+    "FitError",
     "FormulaError",
     "MissingDataWarning",
     "MixedLM",

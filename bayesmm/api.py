@@ -15,7 +15,7 @@ import pymc as pm
 from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
 from .diagnostics import SamplingWarning
-from .errors import DataError, SeparationError, SpecificationError, describe
+from .errors import DataError, FitError, SeparationError, SpecificationError, describe
 from .infer.nuts import NutsOptions, sample_nuts
 from .infer.point import default_point_method, point_fit
 from .partitioned import is_dask_frame, partitioned_design
@@ -226,7 +226,7 @@ class MixedLM:
         """Fit the point estimate shown beside the posterior (REML, or Laplace ML), if any."""
         try:
             fit = point_fit(self.design, self.stats, default_point_method(self.design))
-        except SeparationError as err:  # the posterior exists where the ML estimate does not
+        except (SeparationError, FitError) as err:  # the posterior exists without them
             warnings.warn(f"No point-estimate column: {err}", SamplingWarning, stacklevel=3)
             return None
         return MixedLMPointResults(self.spec, self.design, self.stats, fit)

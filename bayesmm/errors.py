@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BayesMMError",
     "DataError",
+    "FitError",
     "FormulaError",
     "NotFittedError",
     "SeparationError",
@@ -30,6 +31,10 @@ class SeparationError(DataError):
 
 class SpecificationError(BayesMMError, ValueError):
     """An argument combination or option value is invalid."""
+
+
+class FitError(BayesMMError, RuntimeError):
+    """A fit failed numerically; the message names the cause and what to try."""
 
 
 class NotFittedError(BayesMMError, AttributeError):

@@ -22,7 +22,7 @@ from scipy.sparse.linalg import splu
 
 from ..covariance import ThetaMap, joint_theta_map
 from ..design import Design
-from ..errors import SeparationError
+from ..errors import FitError, SeparationError
 from ..families import Family, get_family
 from ..suffstats import joint_z
 from .numdiff import hessian
@@ -118,17 +118,27 @@ class _Criterion:
         self.u = np.zeros(prob.tmap.m)
 
     def parts(self, x: np.ndarray) -> tuple[float, np.ndarray, float]:
-        """Laplace −2ℓ, the mode û and Σ log p(y | η̂)."""
+        """Laplace −2ℓ, the mode û and Σ log p(y | η̂).
+
+        The mode search starts from the previous call's û (cheap near an optimum); when
+        that fails or ends non-finite — a line-search step can leave û far out, from where
+        every later search diverged — it restarts from û = 0. ``inf`` when both fail.
+        """
         theta, beta, aux = _split(x, self.prob)
-        u, loglik, logdet = _mode(self.prob, theta, beta, aux, self.u)
-        return -2.0 * loglik + float(u @ u) + logdet, u, loglik
+        for u0 in (self.u, np.zeros(self.prob.tmap.m)):
+            try:
+                with np.errstate(all="ignore"):
+                    u, loglik, logdet = _mode(self.prob, theta, beta, aux, u0)
+            except (RuntimeError, FloatingPointError, ValueError, np.linalg.LinAlgError):
+                continue
+            dev = -2.0 * loglik + float(u @ u) + logdet
+            if np.isfinite(dev) and np.all(np.isfinite(u)):
+                return dev, u, loglik
+        return np.inf, np.zeros(self.prob.tmap.m), -np.inf
 
     def __call__(self, x: np.ndarray) -> float:
         """Criterion: −2ℓ, plus blme's SD penalty for MAP."""
-        try:
-            dev, u, _ = self.parts(x)
-        except (RuntimeError, FloatingPointError, ValueError):
-            return np.inf
+        dev, u, _ = self.parts(x)
         if not np.isfinite(dev):
             return np.inf
         self.u = u
@@ -176,6 +186,23 @@ def _glm_start(prob: _Problem) -> np.ndarray:
     return np.concatenate([beta, np.log([aux[a.name] for a in fam.aux])])
 
 
+def _lme4_converged(grad: np.ndarray, H: np.ndarray, free: np.ndarray) -> bool:
+    """lme4's ``check.conv.grad``: per coordinate min(|g|, |R⁻ᵀg|) < 0.002, H = RᵀR.
+
+    The gradient scaled by the Hessian's Cholesky factor does not depend on the units of a
+    predictor: with an uncentred covariate (heights near 450) the raw finite-difference
+    derivative of its coefficient stays ~1e-2 at the optimum although the step to the
+    optimum is ~1e-10.
+    """
+    g = grad[free]
+    try:
+        scaled = np.linalg.solve(np.linalg.cholesky(H), g)  # L⁻¹g = R⁻ᵀg, H = LLᵀ = RᵀR
+    except np.linalg.LinAlgError:
+        scaled = g
+    return bool(np.all(np.minimum(np.abs(g), np.abs(scaled)) < _GRAD_TOL)
+                and np.all(np.abs(grad[~free]) < _GRAD_TOL))
+
+
 def laplace_deviance(design: Design, theta: np.ndarray, beta: np.ndarray,
                      aux: dict[str, float] | None = None) -> float:
     """Laplace −2 log-likelihood at given parameters (glmer's ``deviance`` for nAGQ = 1)."""
@@ -211,13 +238,24 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
     for scale in (1.0, 0.3):
         x0 = np.concatenate([scale * tmap.initial(), start])
         fun.u = np.zeros(tmap.m)
+        if not np.isfinite(fun(x0)):  # a start where the criterion is undefined has failed
+            values.append(np.inf)
+            continue
         res = optimize.minimize(fun, x0, method="L-BFGS-B", bounds=bounds,
                                 options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-7})
-        res = optimize.minimize(fun, res.x, method="Powell", bounds=bounds,
-                                options={"xtol": 1e-9, "ftol": 1e-14, "maxiter": 50000})
+        if np.isfinite(res.fun):  # Powell from a failed run would only wander
+            res = optimize.minimize(fun, res.x, method="Powell", bounds=bounds,
+                                    options={"xtol": 1e-9, "ftol": 1e-14, "maxiter": 50000})
         values.append(float(res.fun))
-        if best is None or res.fun < best.fun:
+        if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
+    if best is None:
+        raise FitError(
+            f"method: the Laplace {method.upper()} criterion of this {prob.family.name} model "
+            "is not finite at any start (the conditional modes of the random effects could "
+            "not be found). Check the response and offset for extreme values, rescale or "
+            "centre the predictors, or fit by NUTS (method='nuts')."
+        )
     x = best.x
     fun(x)  # leave û at the optimum
     on_diag = np.concatenate([tmap.on_diagonal & (method != "map"),
@@ -243,7 +281,7 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
         cov_beta=cov[np.ix_(sel, sel)],
         criterion=float(best.fun),
         llf=-0.5 * dev,
-        converged=bool(np.all(np.abs(grad) < _GRAD_TOL)),
+        converged=_lme4_converged(grad, H, free),
         gradient=grad,
         singular=bool(np.any(theta[tmap.on_diagonal] < SINGULAR_TOL)),
         starts=np.array(values),

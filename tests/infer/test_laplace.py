@@ -84,3 +84,50 @@ def test_laplace_is_exact_for_a_gaussian_model() -> None:
     exact = -2 * stats.multivariate_normal.logpdf(y, design.X @ beta, cov)
     assert laplace_deviance(design, theta, beta, {"sigma": sigma}) == pytest.approx(exact,
                                                                                   rel=1e-10)
+
+
+def _ticks_like(seed: int = 7) -> pd.DataFrame:
+    """The design of lme4's grouse-ticks example: 403 rows, an observation-level effect and
+    118 broods in 63 locations; counts; an uncentred height covariate (400-530)."""
+    rng = np.random.default_rng(seed)
+    n = 403
+    brood = rng.integers(0, 118, n)
+    brood[:118] = np.arange(118)
+    loc_of_brood = rng.integers(0, 63, 118)
+    loc_of_brood[:63] = np.arange(63)
+    loc = loc_of_brood[brood]
+    height = rng.uniform(400, 530, n)
+    year = rng.integers(0, 3, n)
+    eta = -5 + 0.012 * height + 0.5 * (year == 1) - 0.8 * (year == 2) \
+        + rng.normal(0, 0.75, 118)[brood] + rng.normal(0, 0.55, 63)[loc] \
+        + rng.normal(0, 0.55, n)
+    return pd.DataFrame({"TICKS": rng.poisson(np.exp(eta)), "HEIGHT": height,
+                         "YEAR": year.astype(str), "BROOD": brood.astype(str),
+                         "LOCATION": loc.astype(str), "INDEX": np.arange(n).astype(str)})
+
+
+TICKS = "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)"
+
+
+def test_a_diverged_warm_start_restarts_the_mode_search_from_zero():
+    # a line-search step once left the warm-start modes near 240, after which every
+    # evaluation, the start point's included, was inf (issue #23)
+    from bayesmm.infer.laplace import _Criterion, _glm_start, _problem
+
+    prob = _problem(bmm.mixedlm(TICKS, _ticks_like(), family="poisson").design)
+    x0 = np.concatenate([prob.tmap.initial(), _glm_start(prob)])
+    cold = _Criterion(prob, "ml")(x0)
+    poisoned = _Criterion(prob, "ml")
+    poisoned.u = np.full(prob.tmap.m, 240.0)
+    assert np.isfinite(cold) and poisoned(x0) == pytest.approx(cold, rel=1e-10)
+
+
+def test_observation_level_effect_with_uncentred_covariate_converges():
+    res = bmm.mixedlm(TICKS, _ticks_like(), family="poisson").fit(method="ml")
+    # lme4's rule: the gradient scaled by the Hessian's Cholesky factor (the raw
+    # derivative of HEIGHT's coefficient is ~1e-2 at the optimum: heights are near 450)
+    assert res.fit.converged
+    assert np.all(np.isfinite(res.fe_params.to_numpy()))
+    # the data's structure: the brood effect is the largest of the three
+    var = res.cov_table()["Coef."]
+    assert var["BROOD Var"] > var["LOCATION Var"]
