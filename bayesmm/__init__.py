@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .api import MixedLM, mixedlm
+import warnings as _warnings
+
+with _warnings.catch_warnings():  # arviz 0.23 announces its 1.0 refactor once a day on
+    # import; bayesmm pins arviz < 1, so the notice is not its users' to act on
+    _warnings.filterwarnings("ignore", r"\s*ArviZ is undergoing a major refactor",
+                             FutureWarning)
+    import arviz  # noqa: F401
+
+from .api import MixedLM, mixedlm  # noqa: E402
 from .build.mixture import MixturePriors
 from .datasets import load_dataset, simulate_growth
 from .design import MissingDataWarning
