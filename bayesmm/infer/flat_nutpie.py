@@ -137,9 +137,12 @@ def _completed_draws(trace: az.InferenceData) -> int:
 
 
 def _finished(sampler: object) -> bool:
-    """Whether nutpie's background sampler has stopped (it raises TimeoutError while running)."""
+    """Whether nutpie's background sampler has stopped.
+
+    ``is_finished`` is a property; while the chains run, reading it raises TimeoutError.
+    """
     try:
-        return bool(sampler.is_finished())  # type: ignore[attr-defined]
+        return bool(sampler.is_finished)  # type: ignore[attr-defined]
     except TimeoutError:
         return False
 
