@@ -28,7 +28,7 @@ from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
 
 __all__ = ["BlockedProfile", "BlockedStats", "blocked_effects", "blocked_profile",
-           "blocked_stats"]
+           "blocked_stats", "factor_z"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +82,7 @@ class BlockedStats:
         return self.XtX.shape[0]
 
 
-def _factor_z(f: FactorDesign, n: int) -> sp.csr_matrix:
+def factor_z(f: FactorDesign, n: int) -> sp.csr_matrix:
     """Sparse random-effects matrix (N, G q) of one factor."""
     cols = f.codes[:, None] * f.q + np.arange(f.q)  # (N, q)
     rows = np.repeat(np.arange(n), f.q)
@@ -106,9 +106,9 @@ def blocked_stats(design: Design) -> BlockedStats:
     starts = np.concatenate([[0], np.cumsum(n_theta)[:-1]]).astype(int)
     X, y, n = design.X, design.y, design.n_obs
     f1 = factors[order[0]]
-    rest = [_factor_z(factors[k], n) for k in order[1:]]
+    rest = [factor_z(factors[k], n) for k in order[1:]]
     Zr = sp.hstack(rest, format="csr")  # (N, m_r)
-    Z1 = _factor_z(f1, n)  # (N, m_1)
+    Z1 = factor_z(f1, n)  # (N, m_1)
     return BlockedStats(
         order=order,
         templates=tuple(theta_map(factors[k]) for k in order),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .blocked import BlockedStats, blocked_stats
+from .blocked import BlockedStats, blocked_stats, factor_z
 from .covariance import ThetaMap, joint_theta_map, theta_map
 from .design import Design, FactorDesign
 
@@ -124,14 +124,7 @@ def add_stats(a: SuffStats, b: SuffStats) -> SuffStats:
 
 def joint_z(design: Design) -> sp.csr_matrix:
     """Sparse joint random-effects matrix (N, Σ_k G_k q_k) of all factors."""
-    parts = []
-    n = design.n_obs
-    for f in design.factors:
-        cols = f.codes[:, None] * f.q + np.arange(f.q)  # (N, q)
-        rows = np.repeat(np.arange(n), f.q)
-        shape = (n, f.n_levels * f.q)
-        parts.append(sp.csr_matrix((f.Z.ravel(), (rows, cols.ravel())), shape=shape))
-    return sp.hstack(parts, format="csr")
+    return sp.hstack([factor_z(f, design.n_obs) for f in design.factors], format="csr")
 
 
 def joint_stats(design: Design) -> SuffStats:
