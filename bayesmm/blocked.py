@@ -28,7 +28,7 @@ from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
 
 __all__ = ["BlockedProfile", "BlockedStats", "blocked_effects", "blocked_profile",
-           "blocked_stats", "factor_z"]
+           "blocked_stats", "factor_z", "upper_solve"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,20 +226,29 @@ def blocked_profile(theta: np.ndarray, stats: BlockedStats) -> BlockedProfile:
     return BlockedProfile(A, beta, r2, logdet_M, logdet_A, T, C1, W, Cs, s1, sr)
 
 
+def upper_solve(prof: BlockedProfile, v1: np.ndarray, vr: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``Lᵀ u = v`` for columns ``v = (v1, vr)``, shapes (m_1, k) and (m_r, k).
+
+    Back-substitution through ``C_s`` and then ``C_1`` per level.
+    """
+    ur = sla.solve_triangular(prof.Cs, vr, lower=True, trans="T", check_finite=False)
+    G1, q1 = prof.C1.shape[:2]
+    w = (v1 - prof.W.T @ ur).reshape(G1, q1, -1)  # (G1, q1, k)
+    u1 = np.linalg.solve(np.swapaxes(prof.C1, 1, 2), w).reshape(G1 * q1, -1)  # (m_1, k)
+    return u1, ur
+
+
 def blocked_effects(prof: BlockedProfile, stats: BlockedStats) -> np.ndarray:
     """Conditional modes ``b = Λû`` at ``prof``, in the design's factor order, shape (1, m).
 
-    ``û`` solves ``Lᵀ û = L⁻¹ΛᵀZᵀ(y − Xβ̂)``: back-substitution through ``C_s`` and then
-    ``C_1`` per level.
+    ``û`` solves ``Lᵀ û = L⁻¹ΛᵀZᵀ(y − Xβ̂)`` (:func:`upper_solve`).
     """
     rhs = np.r_[-prof.beta, 1.0]  # picks (y − Xβ̂) out of the [X | y] columns
-    v1, vr = prof.s1 @ rhs, prof.sr @ rhs  # (m_1,), (m_r,)
-    ur = sla.solve_triangular(prof.Cs, vr, lower=True, trans="T", check_finite=False)
+    u1, ur = upper_solve(prof, (prof.s1 @ rhs)[:, None], (prof.sr @ rhs)[:, None])
     G1, q1 = prof.C1.shape[:2]
-    w = (v1 - prof.W.T @ ur).reshape(G1, q1)
-    u1 = np.linalg.solve(np.swapaxes(prof.C1, 1, 2), w[..., None])[..., 0]  # (G1, q1)
-    b1 = (u1 @ prof.T[0].T).ravel()  # Λ_1 u_1: T₁ applied per level
-    br = _lambda_rest(prof.T, stats.levels) @ ur
+    b1 = (u1.reshape(G1, q1) @ prof.T[0].T).ravel()  # Λ_1 u_1: T₁ applied per level
+    br = _lambda_rest(prof.T, stats.levels) @ ur[:, 0]
     pieces, start = [b1], 0
     for t, g in zip(prof.T[1:], stats.levels[1:], strict=True):
         size = g * t.shape[0]

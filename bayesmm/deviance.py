@@ -28,13 +28,16 @@ from typing import Literal
 import numpy as np
 
 from .blocked import BlockedProfile, BlockedStats, blocked_effects, blocked_profile
+from .blocked_gradient import blocked_gradient_parts, scalar_terms
 from .covariance import lambda_from_theta
 from .suffstats import SuffStats
 
 __all__ = [
     "Method",
     "Profile",
+    "criterion",
     "deviance",
+    "deviance_and_gradient",
     "deviance_gradient",
     "n_penalised",
     "profile",
@@ -151,13 +154,19 @@ def deviance(
         prof = profile(theta, stats)
     except np.linalg.LinAlgError:
         return np.inf
+    return criterion(prof, np.asarray(theta), stats, method, scale)
+
+
+def criterion(prof: Profile | BlockedProfile, theta: np.ndarray, stats: Stats,
+               method: Method, scale: float | None = None) -> float:
+    """The criterion of :func:`deviance` from the profiled quantities ``prof`` at ``theta``."""
     df = residual_df(stats, method)
     sigma2 = scale_hat(prof, stats, method) if scale is None else scale
     dev = prof.logdet_M + df * (_LOG2PI + np.log(sigma2)) + prof.r2 / sigma2
     if method != "ml":
         dev += prof.logdet_A
     if method == "map":
-        diag = np.asarray(theta)[stats.tmap.on_diagonal]
+        diag = theta[stats.tmap.on_diagonal]
         if np.any(diag <= 0):
             return np.inf
         # −2 log Π σ_k with σ_k = σ θ_k
@@ -204,7 +213,9 @@ def deviance_gradient(theta: np.ndarray, stats: Stats, method: Method = "reml"
     """
     theta = np.asarray(theta, dtype=float)
     if isinstance(stats, BlockedStats):
-        return _central_gradient(theta, stats, method)
+        if not scalar_terms(stats):
+            return _central_gradient(theta, stats, method)
+        return deviance_and_gradient(theta, stats, method)[1]
     tmap = stats.tmap
     try:
         prof = profile(theta, stats)
@@ -216,6 +227,37 @@ def deviance_gradient(theta: np.ndarray, stats: Stats, method: Method = "reml"
         diag = tmap.on_diagonal
         grad[diag] -= 2.0 / theta[diag]
     return grad
+
+
+def deviance_and_gradient(theta: np.ndarray, stats: BlockedStats, method: Method = "reml"
+                          ) -> tuple[float, np.ndarray]:
+    """:func:`deviance` and its exact gradient from one factorisation (scalar terms).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (n_theta,)
+    stats : BlockedStats
+        Every factor a scalar term (:func:`bayesmm.blocked_gradient.scalar_terms`).
+    method : {"reml", "ml", "map"}
+
+    Returns
+    -------
+    tuple of (float, ndarray)
+        ``(inf, nan)`` where the criterion is undefined.
+    """
+    theta = np.asarray(theta, dtype=float)
+    try:
+        prof = blocked_profile(theta, stats)
+        g_logM, g_logA, g_r2 = blocked_gradient_parts(prof, stats)
+    except np.linalg.LinAlgError:
+        return np.inf, np.full(theta.shape, np.nan)
+    grad = g_logM + (profiled_df(stats, method) / prof.r2) * g_r2
+    if method != "ml":
+        grad += g_logA
+    if method == "map":  # −2 Σ log θ_k over the diagonal
+        diag = stats.tmap.on_diagonal
+        grad[diag] -= 2.0 / theta[diag]
+    return criterion(prof, theta, stats, method), grad
 
 
 def _central_gradient(theta: np.ndarray, stats: Stats, method: Method) -> np.ndarray:

@@ -9,11 +9,14 @@ import numpy as np
 from scipy import optimize
 
 from ..blocked import BlockedStats
+from ..blocked_gradient import scalar_terms
 from ..deviance import (
     Method,
     Profile,
     Stats,
+    criterion,
     deviance,
+    deviance_and_gradient,
     deviance_gradient,
     profile,
     random_effect_means,
@@ -138,6 +141,30 @@ def _minimise_quadratic_models(fun: Objective, x0: np.ndarray, bounds: list) -> 
     return res.x
 
 
+def _minimise_exact(fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                    fun: Objective, x0: np.ndarray, bounds: list,
+                    on_diagonal: np.ndarray) -> np.ndarray:
+    """L-BFGS-B on the exact gradient (blocked statistics, scalar terms), then a probe.
+
+    The criterion is even in each scalar θ_k, so its derivative is exactly 0 at the bound:
+    a run that lands there may sit on a saddle. Each θ_k at 0 is probed at 0.05, 0.2 and
+    1; a lower value restarts the run from there (at most once per θ).
+    """
+    opts = {"maxiter": 500, "ftol": 1e-12, "gtol": 1e-6}
+    x = optimize.minimize(fun_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                          options=opts).x
+    for k in np.flatnonzero(on_diagonal & (x < SINGULAR_TOL)):
+        f0 = fun(x)
+        for step in (0.05, 0.2, 1.0):
+            trial = x.copy()
+            trial[k] = step
+            if fun(trial) < f0:
+                x = optimize.minimize(fun_grad, trial, jac=True, method="L-BFGS-B",
+                                      bounds=bounds, options=opts).x
+                break
+    return x
+
+
 def _scalar_search(fun: object, lower: float) -> tuple[tuple[np.ndarray], np.ndarray]:
     """One θ: a log-spaced grid over [0, 1e3] (a global multi-start), then bounded Brent.
 
@@ -196,6 +223,8 @@ def _newton_polish(fun: Objective, grad: Gradient, theta: np.ndarray, free: np.n
 def _snap_to_boundary(fun: object, theta: np.ndarray, on_diagonal: np.ndarray) -> np.ndarray:
     """Set diagonal θ below 1e-6 to exactly 0 when that does not worsen the criterion."""
     snapped = np.where(on_diagonal & (theta < 1e-6), 0.0, theta)
+    if np.array_equal(snapped, theta):
+        return theta
     return snapped if fun(snapped) <= fun(theta) + 1e-10 else theta
 
 
@@ -230,38 +259,51 @@ def fit_point(stats: Stats, method: Method = "reml") -> PointFit:
     def jac(theta: np.ndarray) -> np.ndarray:
         return deviance_gradient(theta, stats, method)
 
+    exact = blocked and scalar_terms(stats)
+    check_bound = tmap.on_diagonal & (method != "map")
+
+    def kkt(theta: np.ndarray) -> np.ndarray:
+        """Projected gradient: exact where it is cheap, else finite differences."""
+        if not exact:
+            return projected_gradient(fun, theta, check_bound)
+        g = jac(theta)
+        return np.where(check_bound & (theta < 1e-5), np.minimum(g, 0.0), g)
+
     if tmap.n_theta == 1:
         (theta,), values = _scalar_search(fun, lower)
         values = np.append(values, fun(theta))
+    elif exact:
+        theta = _minimise_exact(lambda t: deviance_and_gradient(t, stats, method), fun,
+                                tmap.initial(), bounds, tmap.on_diagonal)
+        values = np.array([fun(theta)])
     else:
         search = _minimise_quadratic_models if blocked else _minimise
         candidates = [search(fun, x0, bounds) for x0 in _starts(stats)]
         values = np.array([fun(c) for c in candidates])
         theta = candidates[int(np.argmin(values))]
     theta = np.where(tmap.on_diagonal, np.maximum(theta, lower), theta)
-    check_bound = tmap.on_diagonal & (method != "map")
     if method != "map":
         theta = _snap_to_boundary(fun, theta, tmap.on_diagonal)
-    grad = projected_gradient(fun, theta, check_bound)
+    grad = kkt(theta)
     # the polish brings pandas and Dask fits (one factor) to the same point; blocked fits
     # need only lme4's convergence check
     if not np.all(np.abs(grad) < (_GRAD_TOL if blocked else _POLISH_TOL)):
         theta = _polish(fun, theta, bounds)
         values = np.append(values, fun(theta))
-        grad = projected_gradient(fun, theta, check_bound)
+        grad = kkt(theta)
     interior = (~tmap.on_diagonal | (theta > SINGULAR_TOL)) & (np.abs(theta) < THETA_MAX)
     if not blocked:  # the Newton polish needs the exact gradient
         theta = _newton_polish(fun, jac, theta, interior, tmap.on_diagonal)
-    best = float(fun(theta))
+    prof = profile(theta, stats)
+    best = criterion(prof, theta, stats, method)
     # an SD a thousand times the residual SD is the criterion running off to infinity (MAP
     # with two groups: blme's penalty exactly cancels the REML likelihood's decay), not an
     # optimum
     bounded = bool(np.all(np.abs(theta) < THETA_MAX))
     converged = bool(np.isfinite(best) and np.all(np.abs(grad) < _GRAD_TOL) and bounded)
-    prof = profile(theta, stats)
     scale = scale_hat(prof, stats, method)
     llf_method: Method = "ml" if method == "ml" else "reml"
-    llf = -0.5 * deviance(theta, stats, llf_method, scale=scale)
+    llf = -0.5 * criterion(prof, theta, stats, llf_method, scale=scale)
     return PointFit(
         method=method,
         theta=theta,
