@@ -27,8 +27,9 @@ import scipy.sparse as sp
 from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
 
-__all__ = ["BlockedProfile", "BlockedStats", "blocked_effects", "blocked_profile",
-           "blocked_stats", "factor_z", "upper_solve"]
+__all__ = ["BlockedFactor", "BlockedProfile", "BlockedStats", "blocked_effects", "blocked_factor",
+           "blocked_profile", "blocked_stats", "factor_z", "lower_solve", "relative_factors",
+           "upper_solve"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +131,36 @@ def blocked_stats(design: Design) -> BlockedStats:
 
 
 @dataclass(frozen=True, eq=False)
+class BlockedFactor:
+    """Cholesky factor ``L = [[C_1, 0], [W, C_s]]`` of ``M = ΛᵀKΛ + I`` at one θ.
+
+    Attributes
+    ----------
+    T : tuple of ndarray
+        Each factor's q×q relative covariance factor, in ``stats.order``.
+    C1 : ndarray, shape (G1, q1, q1)
+    C1inv : ndarray, shape (G1, q1, q1)
+    W : scipy.sparse.csr_matrix or ndarray, shape (m_r, m_1)
+    Cs : ndarray, shape (m_r, m_r)
+    lam_r : scipy.sparse.csr_matrix, shape (m_r, m_r)
+        Λ of the smaller factors (empty with one factor).
+    """
+
+    T: tuple[np.ndarray, ...]
+    C1: np.ndarray
+    C1inv: np.ndarray
+    W: sp.csr_matrix | np.ndarray
+    Cs: np.ndarray
+    lam_r: sp.csr_matrix
+
+    @property
+    def logdet(self) -> float:
+        """``log|M|``."""
+        return 2.0 * float(np.log(np.diagonal(self.C1, axis1=1, axis2=2)).sum()
+                           + np.log(np.diag(self.Cs)).sum())
+
+
+@dataclass(frozen=True, eq=False)
 class BlockedProfile:
     """The profiled quantities at one θ, with the blocked factor kept for the effects.
 
@@ -139,11 +170,7 @@ class BlockedProfile:
     beta : ndarray, shape (p,)
     r2 : float
     logdet_M, logdet_A : float
-    T : tuple of ndarray
-        Each factor's q×q relative covariance factor, in ``stats.order``.
-    C1 : ndarray, shape (G1, q1, q1)
-    W : scipy.sparse.csr_matrix, shape (m_r, m_1)
-    Cs : ndarray, shape (m_r, m_r)
+    factor : BlockedFactor
     s1 : ndarray, shape (m_1, p + 1)
     sr : ndarray, shape (m_r, p + 1)
         ``L⁻¹ΛᵀZᵀ[X | y]`` split by block.
@@ -154,10 +181,7 @@ class BlockedProfile:
     r2: float
     logdet_M: float
     logdet_A: float
-    T: tuple[np.ndarray, ...]
-    C1: np.ndarray
-    W: sp.csr_matrix
-    Cs: np.ndarray
+    factor: BlockedFactor
     s1: np.ndarray
     sr: np.ndarray
 
@@ -177,6 +201,75 @@ def _lambda_rest(T: tuple[np.ndarray, ...], levels: tuple[int, ...]) -> sp.csr_m
     return parts[0] if len(parts) == 1 else sp.block_diag(parts, format="csr")
 
 
+def relative_factors(theta: np.ndarray, stats: BlockedStats) -> tuple[np.ndarray, ...]:
+    """Each factor's q×q block of Λ at ``theta`` (design's factor order), in ``stats.order``."""
+    theta = np.asarray(theta, dtype=float)
+    return tuple(lambda_from_theta(theta[o: o + t.n_theta], t)
+                 for t, o in zip(stats.templates, stats.offsets, strict=True))
+
+
+def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.ndarray,
+                   ZrZ1: sp.csr_matrix, ZrZr: np.ndarray) -> BlockedFactor:
+    """Factor ``M = ΛᵀKΛ + I`` blockwise from the blocks of ``K`` (weighted or not).
+
+    Parameters
+    ----------
+    T : tuple of ndarray
+        Relative covariance factors, largest factor first.
+    levels : tuple of int
+    D1 : ndarray, shape (G1, q1, q1)
+    ZrZ1 : scipy.sparse.csr_matrix or ndarray, shape (m_r, m_1)
+        Dense only with scalar terms (small problems, see :mod:`bayesmm.weighted`).
+    ZrZr : ndarray, shape (m_r, m_r)
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a block is not positive definite.
+    """
+    T1 = T[0]
+    q1 = T1.shape[0]
+    M11 = np.einsum("ji,gjk,kl->gil", T1, D1, T1) + np.eye(q1)  # (G1, q1, q1)
+    C1 = np.linalg.cholesky(M11)  # (G1, q1, q1)
+    C1inv = np.linalg.inv(C1)  # (G1, q1, q1)
+    if len(T) == 1:
+        return BlockedFactor(T, C1, C1inv, sp.csr_matrix((0, C1.shape[0] * q1)),
+                             np.zeros((0, 0)), sp.csr_matrix((0, 0)))
+    if all(t.shape == (1, 1) for t in T):  # scalar terms: Λ is diagonal, scale entries
+        lr = np.repeat([t[0, 0] for t in T[1:]], levels[1:])  # (m_r,)
+        lam_r = sp.diags_array(lr, format="csr")  # (m_r, m_r)
+        right = T1[0, 0] * C1inv[:, 0, 0]  # (m_1,)
+        if isinstance(ZrZ1, np.ndarray):  # small problems: dense beats sparse overhead
+            W = lr[:, None] * ZrZ1 * right  # (m_r, m_1)
+            S = ZrZr * np.outer(lr, lr) + np.eye(lr.size) - W @ W.T  # (m_r, m_r)
+            Cs = sla.cholesky(S, lower=True, check_finite=False)
+            return BlockedFactor(T, C1, C1inv, W, Cs, lam_r)
+        Kc = ZrZ1.tocoo()
+        W = sp.csr_matrix((Kc.data * lr[Kc.row] * right[Kc.col], (Kc.row, Kc.col)),
+                          shape=Kc.shape)  # (m_r, m_1)
+        S = ZrZr * np.outer(lr, lr)  # (m_r, m_r)
+    else:
+        lam_r = _lambda_rest(T, levels)  # (m_r, m_r)
+        right_blocks = _block_diag(np.einsum("ij,gkj->gik", T1, C1inv))  # Λ_1 C_1⁻ᵀ
+        W = (lam_r.T @ ZrZ1 @ right_blocks).tocsr()  # (m_r, m_1)
+        S = lam_r.T @ (lam_r.T @ ZrZr).T  # (m_r, m_r)   Λ_rᵀ Z_rᵀZ_r Λ_r
+    S[np.diag_indices_from(S)] += 1.0
+    S -= (W @ W.T).toarray()
+    Cs = sla.cholesky(S, lower=True, check_finite=False)  # raises LinAlgError if not PD
+    return BlockedFactor(T, C1, C1inv, W, Cs, lam_r)
+
+
+def lower_solve(fac: BlockedFactor, r1: np.ndarray, rr: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``L v = r`` for columns ``r = (r1, rr)``, shapes (m_1, k) and (m_r, k)."""
+    G1, q1 = fac.C1.shape[:2]
+    v1 = np.einsum("gij,gjk->gik", fac.C1inv, r1.reshape(G1, q1, -1)).reshape(G1 * q1, -1)
+    if fac.Cs.shape[0] == 0:
+        return v1, rr
+    vr = sla.solve_triangular(fac.Cs, rr - fac.W @ v1, lower=True, check_finite=False)
+    return v1, vr
+
+
 def blocked_profile(theta: np.ndarray, stats: BlockedStats) -> BlockedProfile:
     """Evaluate the profiled quantities at ``theta`` (design's factor order) blockwise.
 
@@ -185,34 +278,13 @@ def blocked_profile(theta: np.ndarray, stats: BlockedStats) -> BlockedProfile:
     numpy.linalg.LinAlgError
         When a block is not positive definite (the criterion is then undefined).
     """
-    theta = np.asarray(theta, dtype=float)
-    T = tuple(lambda_from_theta(theta[o: o + t.n_theta], t)
-              for t, o in zip(stats.templates, stats.offsets, strict=True))
-    T1, G1, p = T[0], stats.levels[0], stats.p
-    q1 = T1.shape[0]
-    M11 = np.einsum("ji,gjk,kl->gil", T1, stats.D1, T1) + np.eye(q1)  # (G1, q1, q1)
-    C1 = np.linalg.cholesky(M11)  # (G1, q1, q1)
-    C1inv = np.linalg.inv(C1)  # (G1, q1, q1)
-    lam_r = _lambda_rest(T, stats.levels)  # (m_r, m_r)
-    if all(t.shape == (1, 1) for t in T):  # scalar terms: Λ is diagonal, scale entries
-        lr = lam_r.diagonal()  # (m_r,)
-        right = T1[0, 0] * C1inv[:, 0, 0]  # (m_1,)
-        Kc = stats.ZrZ1.tocoo()
-        W = sp.csr_matrix((Kc.data * lr[Kc.row] * right[Kc.col], (Kc.row, Kc.col)),
-                          shape=Kc.shape)  # (m_r, m_1)
-        S = stats.ZrZr * np.outer(lr, lr)  # (m_r, m_r)
-    else:
-        right_blocks = _block_diag(np.einsum("ij,gkj->gik", T1, C1inv))  # Λ_1 C_1⁻ᵀ
-        W = (lam_r.T @ stats.ZrZ1 @ right_blocks).tocsr()  # (m_r, m_1)
-        S = lam_r.T @ (lam_r.T @ stats.ZrZr).T  # (m_r, m_r)   Λ_rᵀ Z_rᵀZ_r Λ_r
-    S[np.diag_indices_from(S)] += 1.0
-    S -= (W @ W.T).toarray()
-    Cs = sla.cholesky(S, lower=True, check_finite=False)  # raises LinAlgError if not PD
-    R1 = np.einsum("ji,gjp->gip", T1, np.concatenate([stats.Z1X, stats.Z1y[..., None]],
-                                                      axis=2))  # (G1, q1, p + 1)
-    s1 = np.einsum("gij,gjp->gip", C1inv, R1).reshape(G1 * q1, p + 1)  # (m_1, p + 1)
-    Rr = lam_r.T @ np.column_stack([stats.ZrX, stats.Zry])  # (m_r, p + 1)
-    sr = sla.solve_triangular(Cs, Rr - W @ s1, lower=True, check_finite=False)
+    T = relative_factors(theta, stats)
+    fac = blocked_factor(T, stats.levels, stats.D1, stats.ZrZ1, stats.ZrZr)
+    p = stats.p
+    R1 = np.einsum("ji,gjp->gip", T[0], np.concatenate([stats.Z1X, stats.Z1y[..., None]],
+                                                        axis=2))  # (G1, q1, p + 1)
+    Rr = fac.lam_r.T @ np.column_stack([stats.ZrX, stats.Zry])  # (m_r, p + 1)
+    s1, sr = lower_solve(fac, R1.reshape(-1, p + 1), Rr)
     cross = s1.T @ s1 + sr.T @ sr  # (p + 1, p + 1)
     A = stats.XtX - cross[:p, :p]
     c = stats.Xty - cross[:p, p]
@@ -220,22 +292,23 @@ def blocked_profile(theta: np.ndarray, stats: BlockedStats) -> BlockedProfile:
     chol_A = np.linalg.cholesky(A)
     beta = np.linalg.solve(A, c)
     r2 = max(d - float(c @ beta), 1e-300)
-    logdet_M = 2.0 * float(np.log(np.diagonal(C1, axis1=1, axis2=2)).sum()
-                           + np.log(np.diag(Cs)).sum())
     logdet_A = 2.0 * float(np.log(np.diag(chol_A)).sum())
-    return BlockedProfile(A, beta, r2, logdet_M, logdet_A, T, C1, W, Cs, s1, sr)
+    return BlockedProfile(A, beta, r2, fac.logdet, logdet_A, fac, s1, sr)
 
 
-def upper_solve(prof: BlockedProfile, v1: np.ndarray, vr: np.ndarray
+def upper_solve(fac: BlockedFactor, v1: np.ndarray, vr: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``Lᵀ u = v`` for columns ``v = (v1, vr)``, shapes (m_1, k) and (m_r, k).
 
     Back-substitution through ``C_s`` and then ``C_1`` per level.
     """
-    ur = sla.solve_triangular(prof.Cs, vr, lower=True, trans="T", check_finite=False)
-    G1, q1 = prof.C1.shape[:2]
-    w = (v1 - prof.W.T @ ur).reshape(G1, q1, -1)  # (G1, q1, k)
-    u1 = np.linalg.solve(np.swapaxes(prof.C1, 1, 2), w).reshape(G1 * q1, -1)  # (m_1, k)
+    G1, q1 = fac.C1.shape[:2]
+    if fac.Cs.shape[0] == 0:
+        ur, w = vr, v1.reshape(G1, q1, -1)
+    else:
+        ur = sla.solve_triangular(fac.Cs, vr, lower=True, trans="T", check_finite=False)
+        w = (v1 - fac.W.T @ ur).reshape(G1, q1, -1)  # (G1, q1, k)
+    u1 = np.einsum("gji,gjk->gik", fac.C1inv, w).reshape(G1 * q1, -1)  # (m_1, k)  C₁⁻ᵀ w
     return u1, ur
 
 
@@ -245,12 +318,13 @@ def blocked_effects(prof: BlockedProfile, stats: BlockedStats) -> np.ndarray:
     ``û`` solves ``Lᵀ û = L⁻¹ΛᵀZᵀ(y − Xβ̂)`` (:func:`upper_solve`).
     """
     rhs = np.r_[-prof.beta, 1.0]  # picks (y − Xβ̂) out of the [X | y] columns
-    u1, ur = upper_solve(prof, (prof.s1 @ rhs)[:, None], (prof.sr @ rhs)[:, None])
-    G1, q1 = prof.C1.shape[:2]
-    b1 = (u1.reshape(G1, q1) @ prof.T[0].T).ravel()  # Λ_1 u_1: T₁ applied per level
-    br = _lambda_rest(prof.T, stats.levels) @ ur[:, 0]
+    fac = prof.factor
+    u1, ur = upper_solve(fac, (prof.s1 @ rhs)[:, None], (prof.sr @ rhs)[:, None])
+    G1, q1 = fac.C1.shape[:2]
+    b1 = (u1.reshape(G1, q1) @ fac.T[0].T).ravel()  # Λ_1 u_1: T₁ applied per level
+    br = fac.lam_r @ ur[:, 0]
     pieces, start = [b1], 0
-    for t, g in zip(prof.T[1:], stats.levels[1:], strict=True):
+    for t, g in zip(fac.T[1:], stats.levels[1:], strict=True):
         size = g * t.shape[0]
         pieces.append(br[start: start + size])
         start += size

@@ -68,12 +68,13 @@ def blocked_gradient_parts(prof: BlockedProfile, stats: BlockedStats
     -------
     tuple of ndarray, each shape (n_theta,)
     """
-    theta = np.array([t[0, 0] for t in prof.T])  # (F,) in stats.order
+    fac = prof.factor
+    theta = np.array([t[0, 0] for t in fac.T])  # (F,) in stats.order
     p = stats.p
     lr = np.repeat(theta[1:], stats.levels[1:])  # (m_r,)  diagonal of Λ_r
-    c = 1.0 / prof.C1[:, 0, 0]  # (m_1,)  diagonal of C₁⁻¹
+    c = 1.0 / fac.C1[:, 0, 0]  # (m_1,)  diagonal of C₁⁻¹
     K = stats.ZrZ1  # (m_r, m_1)
-    U1, Ur = upper_solve(prof, prof.s1, prof.sr)  # (m_1, p+1), (m_r, p+1)  M⁻¹ΛᵀZᵀ[X | y]
+    U1, Ur = upper_solve(fac, prof.s1, prof.sr)  # (m_1, p+1), (m_r, p+1)  M⁻¹ΛᵀZᵀ[X | y]
     B1, Br = theta[0] * U1, lr[:, None] * Ur  # Λ M⁻¹ΛᵀZᵀ[X | y]
     d1 = stats.D1[:, 0, 0]  # (m_1,)
     F1 = np.column_stack([stats.Z1X[:, 0, :], stats.Z1y[:, 0]]) - d1[:, None] * B1 \
@@ -83,8 +84,8 @@ def blocked_gradient_parts(prof: BlockedProfile, stats: BlockedStats
     w = F @ np.r_[-prof.beta, 1.0]  # (m,)  ZᵀV⁻¹(y − Xβ̂)
     FX = F[:, :p]  # (m, p)
     a = np.einsum("ip,ip->i", sla.solve(prof.A, FX.T, assume_a="pos").T, FX)  # (m,)
-    S_low = _inverse_lower(prof.Cs)  # (m_r, m_r)   lower triangle of S⁻¹
-    H = (prof.W @ sp.diags(c * c) @ prof.W.T).toarray()  # (m_r, m_r)   W D Wᵀ
+    S_low = _inverse_lower(fac.Cs)  # (m_r, m_r)   lower triangle of S⁻¹
+    H = (fac.W @ sp.diags(c * c) @ fac.W.T).toarray()  # (m_r, m_r)   W D Wᵀ
     traces = [float(np.sum(c * c)) + _trace_product(S_low, H)]
     bounds = np.concatenate([[0], np.cumsum(stats.levels)])  # factor slices of (m,)
     diag_inv = np.diagonal(S_low)

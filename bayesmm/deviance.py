@@ -159,7 +159,7 @@ def deviance(
 
 def criterion(prof: Profile | BlockedProfile, theta: np.ndarray, stats: Stats,
                method: Method, scale: float | None = None) -> float:
-    """The criterion of :func:`deviance` from the profiled quantities ``prof`` at ``theta``."""
+    """Evaluate :func:`deviance` from the profiled quantities ``prof`` at ``theta``."""
     df = residual_df(stats, method)
     sigma2 = scale_hat(prof, stats, method) if scale is None else scale
     dev = prof.logdet_M + df * (_LOG2PI + np.log(sigma2)) + prof.r2 / sigma2

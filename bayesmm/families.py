@@ -204,7 +204,9 @@ class Binomial(Family):
 
     def logpdf(self, y: np.ndarray, eta: np.ndarray, trials: np.ndarray | None,  # noqa: D102
                aux: Aux) -> np.ndarray:
-        n = 1.0 if trials is None else trials
+        if trials is None:  # one trial: the binomial coefficient is 1
+            return y * eta - np.logaddexp(0.0, eta)
+        n = trials
         log_choose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
         return log_choose + y * eta - n * np.logaddexp(0.0, eta)
 

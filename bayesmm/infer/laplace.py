@@ -18,13 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, sparse
-from scipy.sparse.linalg import splu
 
+from ..blocked import BlockedFactor, lower_solve, upper_solve
 from ..covariance import ThetaMap, joint_theta_map
 from ..design import Design
 from ..errors import FitError, SeparationError
 from ..families import Family, get_family
 from ..suffstats import joint_z
+from ..weighted import WeightedCross, weighted_cross, weighted_factor
 from .numdiff import hessian
 from .optimize import SINGULAR_TOL, PointFit, projected_gradient
 
@@ -42,6 +43,7 @@ class _Problem:
     Z: sparse.csr_matrix  # (N, m)
     tmap: ThetaMap
     offset: np.ndarray  # (N,)
+    cross: WeightedCross  # ZᵀWZ's blocks, largest factor first
 
     @property
     def n_beta(self) -> int:
@@ -54,7 +56,8 @@ def _problem(design: Design) -> _Problem:
     Z = joint_z(design)  # (N, m)
     n = design.n_obs
     offset = np.zeros(n) if design.offset is None else design.offset
-    return _Problem(design, get_family(design.family), Z, joint_theta_map(design.factors), offset)
+    return _Problem(design, get_family(design.family), Z, joint_theta_map(design.factors), offset,
+                    weighted_cross(design))
 
 
 def _lambda(theta: np.ndarray, tmap: ThetaMap) -> sparse.csc_matrix:
@@ -72,6 +75,19 @@ def _split(x: np.ndarray, prob: _Problem) -> tuple[np.ndarray, np.ndarray, dict[
     return theta, beta, aux
 
 
+def _solve_h(prob: _Problem, theta: np.ndarray, w: np.ndarray, g: np.ndarray
+             ) -> tuple[np.ndarray, BlockedFactor]:
+    """Solve ``(ΛᵀZᵀWZΛ + I) δ = g`` for g (m,) or (m, k) on the blocked factor."""
+    wc = prob.cross
+    fac = weighted_factor(wc, theta, w)
+    gb = g[wc.perm].reshape(g.shape[0], -1)  # (m, k) blocked order
+    v1, vr = lower_solve(fac, gb[: wc.m1], gb[wc.m1:])
+    u1, ur = upper_solve(fac, v1, vr)
+    delta = np.empty_like(gb)
+    delta[wc.perm] = np.concatenate([u1, ur])
+    return delta.reshape(g.shape), fac
+
+
 def _mode(prob: _Problem, theta: np.ndarray, beta: np.ndarray, aux: dict[str, float],
           u0: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Conditional mode û, Σ log p(y | η̂) and log|H| by penalised IRLS.
@@ -84,7 +100,6 @@ def _mode(prob: _Problem, theta: np.ndarray, beta: np.ndarray, aux: dict[str, fl
     d, fam = prob.design, prob.family
     A = (prob.Z @ _lambda(theta, prob.tmap)).tocsr()  # (N, m)   ZΛ
     eta0 = d.X @ beta + prob.offset  # (N,)
-    eye = sparse.identity(A.shape[1], format="csc")
 
     def objective(u: np.ndarray) -> float:
         return float(np.sum(fam.logpdf(d.y, eta0 + A @ u, d.trials, aux)) - 0.5 * u @ u)
@@ -93,8 +108,7 @@ def _mode(prob: _Problem, theta: np.ndarray, beta: np.ndarray, aux: dict[str, fl
     for _ in range(100):
         s, w = fam.score_weight(d.y, eta0 + A @ u, d.trials, aux)
         g = A.T @ s - u  # (m,)
-        lu = splu((A.T @ sparse.diags(w) @ A + eye).tocsc())
-        delta = lu.solve(g)
+        delta, _ = _solve_h(prob, theta, w, g)
         step, new = 1.0, objective(u + delta)
         while not new >= current - 1e-12 and step > 1e-10:
             step *= 0.5
@@ -104,8 +118,7 @@ def _mode(prob: _Problem, theta: np.ndarray, beta: np.ndarray, aux: dict[str, fl
         if decrement < 1e-13 * max(1.0, abs(current)):  # the criterion to ~1e-13 relative:
             break  # the outer finite differences need it
     _, w = fam.score_weight(d.y, eta0 + A @ u, d.trials, aux)
-    lu = splu((A.T @ sparse.diags(w) @ A + eye).tocsc(), permc_spec="MMD_AT_PLUS_A")
-    logdet = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
+    logdet = weighted_factor(prob.cross, theta, w).logdet
     loglik = float(np.sum(fam.logpdf(d.y, eta0 + A @ u, d.trials, aux)))
     return u, loglik, logdet
 
@@ -197,18 +210,16 @@ def _whitening(prob: _Problem, x0: np.ndarray, u: np.ndarray) -> np.ndarray:
     """
     d, fam, k, p = prob.design, prob.family, prob.tmap.n_theta, prob.n_beta
     theta, beta, aux = _split(x0, prob)
-    A = (prob.Z @ _lambda(theta, prob.tmap)).tocsc()  # (N, m)   ZΛ
+    A = (prob.Z @ _lambda(theta, prob.tmap)).tocsr()  # (N, m)   ZΛ
     _, w = fam.score_weight(d.y, d.X @ beta + prob.offset + A @ u, d.trials, aux)  # (N,)
     P = np.eye(x0.size)
     with np.errstate(all="ignore"):
         try:
-            WA = sparse.diags(w) @ A  # (N, m)
-            lu = splu((A.T @ WA + sparse.identity(A.shape[1], format="csc")).tocsc())
-            AtWX = np.asarray(WA.T @ d.X)  # (m, p)
-            info = d.X.T @ (w[:, None] * d.X) - AtWX.T @ lu.solve(AtWX)  # (p, p)
-            R = np.linalg.cholesky(2.0 * info)
+            AtWX = np.asarray(A.T @ (w[:, None] * d.X))  # (m, p)
+            info = d.X.T @ (w[:, None] * d.X) - AtWX.T @ _solve_h(prob, theta, w, AtWX)[0]
+            R = np.linalg.cholesky(2.0 * info)  # (p, p)
             P[k: k + p, k: k + p] = np.linalg.inv(R).T  # R⁻ᵀ
-        except (RuntimeError, np.linalg.LinAlgError):
+        except np.linalg.LinAlgError:
             pass
     return P
 
@@ -284,7 +295,7 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
             continue
         P = _whitening(prob, x0, fun.u)
 
-        def in_z(z: np.ndarray, x0: np.ndarray = x0) -> float:
+        def in_z(z: np.ndarray, x0: np.ndarray = x0, P: np.ndarray = P) -> float:
             return fun(x0 + P @ z)
 
         z_bounds = [(bounds[i][0] - x0[i] if bounds[i][0] is not None else None, None)
