@@ -20,6 +20,7 @@ from .infer.nuts import NutsOptions, sample_nuts
 from .infer.point import default_point_method, point_fit
 from .partitioned import is_dask_frame, partitioned_design
 from .priors import Prior, resolve_priors
+from .progress import resolve_progressbar
 from .results import MixedLMPointResults, MixedLMResults
 from .spec import ModelSpec, Recipe, RETerm, spec_from_formula
 from .suffstats import SuffStats, suff_stats
@@ -253,7 +254,7 @@ class MixedLM:
         chains: int = 4,
         cores: int | None = None,
         random_seed: int | None = None,
-        progressbar: bool = False,
+        progressbar: bool | None = None,
         sampler: str | None = None,
         marginal: bool | None = None,
         priors: Mapping[str, object] | None = None,
@@ -268,8 +269,11 @@ class MixedLM:
         method : {"nuts", "reml", "ml", "map"}
             For non-Gaussian families "ml" is the Laplace approximation (glmer) and "map"
             its penalised form; "reml" is Gaussian only.
-        draws, tune, chains, cores, random_seed, progressbar
-            Passed to :func:`pymc.sample`.
+        draws, tune, chains, cores, random_seed
+            Passed to the sampler.
+        progressbar : bool, optional
+            ``None`` (default): shown when a person is watching — in a terminal or a
+            notebook — and never under pytest or CI (the ``CI`` environment variable).
         target_accept : float, optional
             NUTS's target acceptance rate: 0.8, or 0.95 for a Gaussian model whose REML fit
             is singular (a variance estimated at zero).
@@ -302,7 +306,8 @@ class MixedLM:
         if target_accept is None:
             target_accept = self._default_target_accept(point)
         options = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
-                              random_seed=random_seed, progressbar=progressbar,
+                              random_seed=random_seed,
+                              progressbar=resolve_progressbar(progressbar),
                               sampler=sampler, target_accept=target_accept,
                               log_likelihood=log_likelihood)
         resolved = resolve_priors(self.design, {**self._prior_overrides, **(priors or {})})

@@ -26,6 +26,7 @@ from .infer.em import EMFit, fit_em
 from .infer.flat_nutpie import StopRule, sample_flat_nutpie
 from .infer.nuts import NutsOptions, add_observed_data, clean_idata, default_sampler
 from .predict import _factor_codes
+from .progress import resolve_progressbar
 from .report import Summary
 from .spec import parse_lme4, spec_from_formula
 
@@ -112,7 +113,8 @@ class MixtureModel:
 
     def fit(self, method: str = "nuts", *, draws: int = 1000, tune: int = 1000,
             chains: int = 4, cores: int | None = None, random_seed: int | None = None,
-            progressbar: bool = False, target_accept: float = 0.9, n_restarts: int = 10,
+            progressbar: bool | None = None, target_accept: float = 0.9,
+            n_restarts: int = 10,
             sampler: str | None = None, max_draws: int | None = None) -> MixtureResults:
         """Fit by NUTS (default) or by EM (``method="map"``, the posterior mode).
 
@@ -124,6 +126,9 @@ class MixtureModel:
         and bulk ESS ≥ 100 per chain, or at ``max_draws`` draws per chain. Overlapping
         components mix slowly (galaxies with K = 4 needs 4 × 5,000–10,000 draws), so
         this is the way to ask for "as long as it takes" without guessing.
+
+        ``progressbar=None`` shows progress when a person is watching (a terminal or a
+        notebook), never under pytest or CI.
 
         Returns
         -------
@@ -144,7 +149,8 @@ class MixtureModel:
             raise SpecificationError(
                 f"sampler: a mixture samples with 'nutpie' or 'pymc'; received {sampler!r}.")
         opts = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
-                           random_seed=random_seed, progressbar=progressbar,
+                           random_seed=random_seed,
+                           progressbar=resolve_progressbar(progressbar),
                            sampler=sampler or default_sampler(marginal=True),
                            target_accept=target_accept, max_draws=max_draws)
         if max_draws is not None and opts.sampler != "nutpie":
