@@ -16,7 +16,8 @@ from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
 from .diagnostics import SamplingWarning
 from .errors import DataError, FitError, SeparationError, SpecificationError, describe
-from .infer.nuts import NutsOptions, sample_nuts
+from .infer.nuts import sample_nuts
+from .infer.options import NutsOptions
 from .infer.point import default_point_method, point_fit
 from .partitioned import is_dask_frame, partitioned_design
 from .priors import Prior, resolve_priors

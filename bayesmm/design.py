@@ -24,7 +24,7 @@ from .moments import DataMoments, moments_of
 from .spec import ModelSpec, RETerm, parse_lme4
 
 __all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "complete_rows",
-           "design_columns", "make_design"]
+           "design_columns", "group_labels", "make_design"]
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -228,7 +228,7 @@ def _matrix(formula: str, data: pd.DataFrame, argument: str) -> tuple[Any, np.nd
     return dm, np.asarray(common.design_matrix, dtype=float), names
 
 
-def _group_labels(data: pd.DataFrame, factor: str) -> pd.Series:
+def group_labels(data: pd.DataFrame, factor: str) -> pd.Series:
     """Labels of a grouping factor; ``"a:b"`` joins the columns' values as strings."""
     cols = factor.split(":")
     for col in cols:
@@ -244,7 +244,7 @@ def _group_labels(data: pd.DataFrame, factor: str) -> pd.Series:
 
 def _group_codes(data: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[Any, ...]]:
     """Integer codes and sorted labels of a (possibly interacted) grouping factor."""
-    values = _group_labels(data, factor)
+    values = group_labels(data, factor)
     kinds = {type(v).__name__ for v in values.to_numpy()}
     if len(kinds) > 1:
         raise DataError(

@@ -24,8 +24,9 @@ from .design import Design, fixed_design, make_design
 from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
 from .infer.flat_nutpie import StopRule, sample_flat_nutpie
-from .infer.nuts import NutsOptions, add_observed_data, clean_idata, default_sampler
-from .predict import _factor_codes
+from .infer.nuts import add_observed_data, clean_idata, default_sampler
+from .infer.options import NutsOptions
+from .newdata import factor_codes
 from .progress import resolve_progressbar
 from .report import Summary
 from .spec import parse_lme4, spec_from_formula
@@ -265,7 +266,7 @@ class MixtureResults:
         b = self.idata.posterior[f.label].values.reshape(-1, f.n_levels)  # (S, G)
         if data is None:
             return b[:, f.codes]
-        codes, _ = _factor_codes(f, data)  # unseen groups numbered from G on
+        codes, _ = factor_codes(f, data)  # unseen groups numbered from G on
         seen = codes < f.n_levels
         return np.where(seen, b[:, np.where(seen, codes, 0)], 0.0)
 

@@ -33,7 +33,7 @@ from .design import (
 from .errors import DataError, SpecificationError
 from .families import get_family
 from .moments import DataMoments, moments_of
-from .predict import new_design
+from .newdata import new_design
 from .spec import ModelSpec
 from .suffstats import SuffStats, add_stats, stats_of_rows
 

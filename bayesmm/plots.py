@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-if TYPE_CHECKING:
-    from .results import MixedLMResults
+from .design import Design
 
-__all__ = ["plot_compare", "plot_forest", "plot_ppc", "plot_random_effects", "plot_trace"]
+__all__ = ["Fitted", "plot_compare", "plot_forest", "plot_ppc", "plot_random_effects",
+           "plot_trace"]
 
 
-def _parameter_names(res: MixedLMResults) -> list[str]:
+class Fitted(Protocol):
+    """What the plots read from a posterior result (``Fitted`` has it all)."""
+
+    design: Design
+    idata: az.InferenceData
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior group."""
+        ...
+
+    def draws_table(self, cov_scale: str = "var") -> xr.Dataset:
+        """Draws of the reported rows, by row name."""
+        ...
+
+    def posterior_predictive(self) -> az.InferenceData:
+        """Posterior with replicates of the response."""
+        ...
+
+
+def _parameter_names(res: Fitted) -> list[str]:
     """Posterior variables a user reads: β, σ and every factor's SD and correlation."""
     names = ["beta", "sigma"]
     for f in res.design.factors:
@@ -25,19 +46,19 @@ def _parameter_names(res: MixedLMResults) -> list[str]:
     return names
 
 
-def plot_trace(res: MixedLMResults, **kwargs: Any) -> np.ndarray:
+def plot_trace(res: Fitted, **kwargs: Any) -> np.ndarray:
     """Trace and density of the model parameters (:func:`arviz.plot_trace`)."""
     kwargs.setdefault("var_names", _parameter_names(res))
     return az.plot_trace(res.idata, **kwargs)
 
 
-def plot_forest(res: MixedLMResults, cov_scale: str = "var", **kwargs: Any) -> np.ndarray:
+def plot_forest(res: Fitted, cov_scale: str = "var", **kwargs: Any) -> np.ndarray:
     """Forest plot of the reported rows (fixed effects, covariance parameters, residual)."""
     kwargs.setdefault("combined", True)
     return az.plot_forest(res.draws_table(cov_scale), **kwargs)
 
 
-def plot_ppc(res: MixedLMResults, **kwargs: Any) -> Any:
+def plot_ppc(res: Fitted, **kwargs: Any) -> Any:
     """Posterior predictive check (:func:`arviz.plot_ppc`), drawing replicates if needed."""
     idata = res.idata
     if "posterior_predictive" not in idata.groups():
@@ -46,7 +67,7 @@ def plot_ppc(res: MixedLMResults, **kwargs: Any) -> Any:
     return az.plot_ppc(idata, **kwargs)
 
 
-def plot_random_effects(res: MixedLMResults, factor: str | None = None, **kwargs: Any
+def plot_random_effects(res: Fitted, factor: str | None = None, **kwargs: Any
                         ) -> np.ndarray:
     """Caterpillar plot of one factor's random effects (:func:`arviz.plot_forest`)."""
     label = factor or res.design.factors[0].label

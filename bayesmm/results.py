@@ -18,6 +18,7 @@ from .errors import SpecificationError
 from .infer.effects import factor_chol, group_loglik
 from .infer.nuts import add_log_likelihood
 from .infer.point import point_fit, point_methods
+from .newdata import fitted_design, new_design
 from .params import cov_values
 from .point_results import (
     FittedModel,
@@ -26,7 +27,7 @@ from .point_results import (
     effects_frames,
     report_title,
 )
-from .predict import fitted_design, new_design, predict_draws
+from .predict import predict_draws
 from .report import Summary
 from .spec import Recipe
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -31,10 +30,8 @@ import pandas as pd
 import pymc as pm
 
 from .compiled import CompiledDensity, compile_density
+from .options import NutsOptions
 from .warmstart import posterior_mode
-
-if TYPE_CHECKING:
-    from .nuts import NutsOptions
 
 __all__ = ["StopRule", "sample_flat_nutpie"]
 

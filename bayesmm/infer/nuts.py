@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import arviz as az
 import numpy as np
@@ -20,63 +20,16 @@ from ..build.marginal import (
 )
 from ..design import Design
 from ..errors import SpecificationError
-from ..predict import require_rows
+from ..newdata import require_rows
 from ..priors import Prior
 from ..suffstats import SuffStats
 from .effects import draw_beta, draw_effects, pointwise_loglik
 from .flat_nutpie import sample_flat_nutpie
+from .options import NutsOptions
 from .warmstart import warm_start
 
-__all__ = ["NutsOptions", "add_observed_data", "clean_idata", "default_sampler",
+__all__ = ["add_observed_data", "clean_idata", "default_sampler",
            "sample_nuts"]
-
-SAMPLERS = ("pymc", "nutpie", "numpyro")
-_MODULES = {"nutpie": "nutpie", "numpyro": "numpyro", "pymc": "pymc"}
-
-
-@dataclass(frozen=True)
-class NutsOptions:
-    """Sampler settings passed through to :func:`pymc.sample`."""
-
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    cores: int | None = None
-    random_seed: int | None = None
-    progressbar: bool = False
-    sampler: str | None = None
-    target_accept: float = 0.8
-    log_likelihood: bool | None = None
-    max_draws: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("draws", "chains"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise SpecificationError(
-                    f"{name}: expected a positive integer; received {value!r}."
-                )
-        if not isinstance(self.tune, (int, np.integer)) or self.tune < 0:
-            raise SpecificationError(f"tune: expected an integer ≥ 0; received {self.tune!r}.")
-        if self.max_draws is not None and (not isinstance(self.max_draws, (int, np.integer))
-                                           or self.max_draws < self.draws):
-            raise SpecificationError(
-                f"max_draws: expected an integer ≥ draws ({self.draws}); received "
-                f"{self.max_draws!r}. Pass None for a run of exactly draws draws."
-            )
-        if self.sampler is None:
-            return
-        if self.sampler not in SAMPLERS:
-            raise SpecificationError(
-                f"sampler: expected one of {SAMPLERS}; received {self.sampler!r}."
-            )
-        if importlib.util.find_spec(_MODULES[self.sampler]) is None:
-            raise SpecificationError(
-                f"sampler: {self.sampler!r} is not installed; install it with "
-                f"pip install 'bayesmm[{'jax' if self.sampler == 'numpyro' else self.sampler}]' "
-                "or use sampler='pymc'."
-            )
-
 
 def default_sampler(marginal: bool) -> str:
     """Pick nutpie for the marginal build when it is installed, PyMC otherwise.
