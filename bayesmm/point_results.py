@@ -11,9 +11,11 @@ from scipy import stats as sps
 
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
+from .errors import SpecificationError
 from .families import Family, get_family
-from .infer.information import cov_param_se
+from .infer.information import cov_param_se, statsmodels_cov_params
 from .infer.optimize import PointFit
+from .newdata import require_rows
 from .params import cov_params, cov_values, re_names
 from .report import Summary
 from .spec import ModelSpec
@@ -207,18 +209,111 @@ class MixedLMPointResults(FittedModel):
             return np.nan
         return -2 * self.llf + np.log(self.nobs) * self.df_modelwc
 
+    # statsmodels' results API ---------------------------------------------------------
+    @property
+    def k_fe(self) -> int:
+        """Number of fixed effects."""
+        return len(self.design.xnames)
+
+    @property
+    def df_resid(self) -> int:
+        """``nobs`` less the rank of the fixed-effects matrix (statsmodels)."""
+        X = self.design.X if self.design.has_rows else self.stats.XtX
+        return int(self.nobs - np.linalg.matrix_rank(X))
+
+    def _unscaled_phi(self) -> np.ndarray:
+        """Covariance parameters divided by σ² (statsmodels' ``cov_re_unscaled``)."""
+        scale = self.fit.scale if self.family.name == "gaussian" else 1.0
+        return np.array([self.psis[c.factor][c.row, c.col] / scale
+                         for c in cov_params(self.design)])
+
     @cached_property
-    def random_effects(self) -> dict:
-        """Conditional modes (BLUPs); zero at a singular fit."""
+    def params(self) -> pd.Series:
+        """Fixed effects, then the covariance parameters over σ² (statsmodels' ``params``).
+
+        Rows are named as in the summary (``Group Var``, ``Group x Time Cov``, …); the
+        covariance rows are ``cov_re / scale`` as statsmodels stores them.
+        """
+        names = list(self.design.xnames) + [c.name for c in cov_params(self.design)]
+        return pd.Series(np.concatenate([self.fit.beta, self._unscaled_phi()]), index=names)
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of :attr:`params`: −H⁻¹ of the σ²-profiled log-likelihood.
+
+        As statsmodels' MixedLM (β and the unscaled covariance parameters jointly, so the
+        fixed effects' block differs slightly from ``σ² (XᵀV⁻¹X)⁻¹``). For other families
+        only the fixed effects' block (glmer's ``vcov``); NaN elsewhere.
+        """
+        names = self.params.index
+        p = self.k_fe
+        if self.family.name == "gaussian":
+            method = "ml" if self.fit.method == "ml" else "reml"
+            cov = statsmodels_cov_params(self.stats, self.design, self.fit.beta,
+                                         self._unscaled_phi(), method)  # type: ignore[arg-type]
+        else:
+            cov = np.full((names.size, names.size), np.nan)
+            cov[:p, :p] = self.fit.cov_beta
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of :attr:`params`."""
+        return pd.Series(np.sqrt(np.diag(self.cov_params())), index=self.params.index)
+
+    @property
+    def bse_re(self) -> np.ndarray:
+        """Statsmodels' ``bse_re``: ``sqrt(scale · diag(cov_params))`` of the covariance rows."""
+        return np.sqrt(self.scale * np.diag(self.cov_params())[self.k_fe:])
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """``params / bse`` (z statistics, as statsmodels' MixedLM)."""
+        return self.params / self.bse
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided normal p-values of :attr:`tvalues`."""
+        return pd.Series(2 * sps.norm.sf(np.abs(self.tvalues)), index=self.params.index)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald intervals ``params ± z_{1-α/2} bse``; columns 0 and 1, as statsmodels."""
+        if not 0 < alpha < 1:
+            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+        z = sps.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
+
+    @cached_property
+    def fittedvalues(self) -> np.ndarray:
+        """``Xβ̂ + Zb̂`` on the fitted rows (conditional modes included, as statsmodels)."""
+        require_rows(self.design, "fitted values")
+        eta = self.design.X @ self.fit.beta
+        if self.design.offset is not None:
+            eta = eta + self.design.offset
+        for f, b in zip(self.design.factors, self._effect_arrays(), strict=True):
+            eta = eta + np.einsum("nq,nq->n", f.Z, b[f.codes])
+        return self.family.inverse_link(eta)
+
+    @property
+    def resid(self) -> np.ndarray:
+        """``y − fittedvalues``."""
+        return self.design.y - self.fittedvalues
+
+    def _effect_arrays(self) -> list[np.ndarray]:
+        """Conditional modes of every factor, (G_f, q_f) each."""
         blups = self.fit.blups
         if len(self.design.factors) == 1:
-            return effects_frames(self.design, [blups])
+            return [np.asarray(blups)]
         flat, parts = blups[0], []
         for f in self.design.factors:
             n = f.n_levels * f.q
             parts.append(flat[:n].reshape(f.n_levels, f.q))
             flat = flat[n:]
-        return effects_frames(self.design, parts)
+        return parts
+
+    @cached_property
+    def random_effects(self) -> dict:
+        """Conditional modes (BLUPs); zero at a singular fit."""
+        return effects_frames(self.design, self._effect_arrays())
 
     def cov_table(self, cov_scale: str = "var") -> pd.DataFrame:
         """Covariance rows and the residual with standard errors (delta method for SDs)."""
