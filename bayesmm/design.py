@@ -24,6 +24,7 @@ from .moments import DataMoments, moments_of
 from .spec import ModelSpec, RETerm, parse_lme4
 
 __all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "complete_rows",
+           "reject_infinite",
            "design_columns", "group_labels", "make_design"]
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
@@ -177,24 +178,46 @@ def _used_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c in names]
 
 
+def reject_infinite(data: pd.DataFrame, cols: list[str]) -> None:
+    """Raise on ±inf in ``cols``: bad data, not missing data (NaN stays dropped).
+
+    Raises
+    ------
+    DataError
+        Naming each column with infinite values and the first rows (index labels) holding
+        them.
+    """
+    numeric = data[cols].select_dtypes(include="number")
+    if not numeric.shape[1]:
+        return
+    inf = np.isinf(numeric.to_numpy(dtype=float))  # (N, k)
+    if not inf.any():
+        return
+    where = []
+    for j in np.flatnonzero(inf.any(axis=0)):
+        rows = data.index[inf[:, j]]
+        shown = ", ".join(map(repr, rows[:5].tolist())) + (", …" if rows.size > 5 else "")
+        where.append(f"{numeric.columns[j]!r} ({rows.size} row(s): {shown})")
+    raise DataError(
+        f"data: infinite values in {'; '.join(where)}. An infinite value is not missing "
+        "data (NaN rows are dropped with a count); check how the column was computed "
+        "(a log of 0, a division by 0) and replace it, or set it to NaN to drop the row."
+    )
+
+
 def complete_rows(data: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    """Rows (bool, (N,)) with no NaN/None/±inf in ``cols``: the missing-data policy."""
-    sub = data[cols]
-    ok = ~sub.isna().any(axis=1).to_numpy()
-    numeric = sub.select_dtypes(include="number")
-    if numeric.shape[1]:
-        ok &= np.isfinite(numeric.to_numpy(dtype=float)).all(axis=1)
-    return ok
+    """Rows (bool, (N,)) with no NaN/None in ``cols``, after :func:`reject_infinite`."""
+    reject_infinite(data, cols)
+    return ~data[cols].isna().any(axis=1).to_numpy()
 
 
 def _drop_missing(data: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, int]:
-    """Drop rows with NaN/None/inf in ``cols``, warning with the count."""
+    """Drop rows with NaN/None in ``cols``, warning with the count (inf raises)."""
     bad = ~complete_rows(data, cols)
     n_bad = int(bad.sum())
     if n_bad:
         warnings.warn(
-            f"data: dropped {n_bad} of {len(data)} rows with missing or infinite values "
-            f"in {cols}.",
+            f"data: dropped {n_bad} of {len(data)} rows with missing values in {cols}.",
             MissingDataWarning,
             stacklevel=4,
         )
@@ -485,10 +508,19 @@ def design_from_arrays(
             )
     if n == 0:
         raise DataError("endog: empty (0 rows); pass data with rows.")
-    bad = ~np.isfinite(np.column_stack([y, X, Z])).all(axis=1) | g.isna().to_numpy()
+    values = np.column_stack([y, X, Z])  # (N, 1 + p + q)
+    if np.isinf(values).any():
+        rows = np.flatnonzero(np.isinf(values).any(axis=1))
+        raise DataError(
+            f"endog/exog/exog_re: infinite values in {rows.size} row(s) (positions "
+            f"{rows[:5].tolist()}{', …' if rows.size > 5 else ''}). An infinite value is not "
+            "missing data (NaN rows are dropped with a count); replace it, or set it to NaN "
+            "to drop the row."
+        )
+    bad = np.isnan(values).any(axis=1) | g.isna().to_numpy()
     if bad.any():
-        warnings.warn(f"data: dropped {int(bad.sum())} of {n} rows with missing or infinite "
-                      "values.", MissingDataWarning, stacklevel=3)
+        warnings.warn(f"data: dropped {int(bad.sum())} of {n} rows with missing values.",
+                      MissingDataWarning, stacklevel=3)
     keep = ~bad
     frame = pd.DataFrame({"__g__": g[keep].to_numpy()})
     codes, levels = _group_codes(frame, "__g__")

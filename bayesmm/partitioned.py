@@ -109,12 +109,12 @@ def _template(spec: ModelSpec, ddf: Any, cols: list[str]) -> pd.DataFrame:
     parts = dask.compute(head, *[valid.drop_duplicates(subset=[c]) for c in discrete])
     template = pd.concat(parts, ignore_index=True)
     if len(template) == 0:
-        raise DataError(f"data: every row has a missing or infinite value in {cols}.")
+        raise DataError(f"data: every row has a missing value in {cols}.")
     return template
 
 
 def _complete(part: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """Rows of a partition without missing or infinite values in ``cols``."""
+    """Rows of a partition without missing values in ``cols`` (infinite ones raise)."""
     return part.loc[complete_rows(part, cols)]
 
 
@@ -159,7 +159,7 @@ def partitioned_design(spec: ModelSpec, ddf: Any) -> tuple[Design, SuffStats]:
                         "columns.")
     if total.n_dropped:
         warnings.warn(f"data: dropped {total.n_dropped} of {total.n_dropped + total.stats.n_obs}"
-                      f" rows with missing or infinite values in {cols}.", MissingDataWarning,
+                      f" rows with missing values in {cols}.", MissingDataWarning,
                       stacklevel=4)
     factor = template.factors[0]
     empty = replace(factor, codes=np.empty(0, dtype=np.int64), Z=np.empty((0, factor.q)))

@@ -175,8 +175,7 @@ def test_bad_input(name: str, call: Callable[[], object], error: type,
         assert fragment in message, (fragment, message)
 
 
-@pytest.mark.parametrize(("column", "value"), [("y", np.nan), ("y", np.inf), ("x", -np.inf),
-                                                ("g", None)])
+@pytest.mark.parametrize(("column", "value"), [("y", np.nan), ("x", np.nan), ("g", None)])
 def test_missing_values_are_dropped_with_a_count(column: str, value: object) -> None:
     data = FRAME.copy()
     data[column] = data[column].astype(object)
@@ -187,3 +186,15 @@ def test_missing_values_are_dropped_with_a_count(column: str, value: object) -> 
         model = bmm.mixedlm("y ~ x", data, groups="g")
     assert model.design.n_obs == 38 and model.design.n_dropped == 2
     assert "Dropped (missing)" in str(model.fit(method="reml").summary())
+
+
+@pytest.mark.parametrize(("column", "value"), [("y", np.inf), ("x", -np.inf)])
+def test_infinite_values_are_bad_data_named_by_column_and_row(column: str, value: float
+                                                              ) -> None:
+    data = FRAME.copy()
+    data.loc[[3, 17], column] = value
+    with pytest.raises(bmm.DataError) as info:
+        bmm.mixedlm("y ~ x", data, groups="g")
+    message = str(info.value)
+    assert message.startswith("data: infinite values in")
+    assert f"{column!r} (2 row(s): 3, 17)" in message and "set it to NaN" in message

@@ -19,7 +19,7 @@ FORMULA = "y ~ x + c + (x | g)"
 
 
 def _frame(n: int = 6000, G: int = 40, seed: int = 3) -> pd.DataFrame:
-    """Sorted by group, so most partitions miss most groups; a few NaN and inf rows."""
+    """Sorted by group, so most partitions miss most groups; a few NaN rows."""
     rng = np.random.default_rng(seed)
     g = np.sort(rng.integers(0, G, n))
     x = rng.normal(size=n)
@@ -28,7 +28,7 @@ def _frame(n: int = 6000, G: int = 40, seed: int = 3) -> pd.DataFrame:
          + 0.3 * rng.normal(size=G)[g] * x + rng.normal(size=n))
     df = pd.DataFrame({"y": y, "x": x, "c": c, "g": [f"s{k:02d}" for k in g]})
     df.loc[[7, 4000], "y"] = np.nan
-    df.loc[100, "x"] = np.inf
+    df.loc[100, "x"] = np.nan
     return df
 
 
@@ -42,6 +42,13 @@ def _models(df: pd.DataFrame, formula: str = FORMULA) -> tuple[bmm.MixedLM, bmm.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bmm.MissingDataWarning)
         return bmm.mixedlm(formula, df), bmm.mixedlm(formula, _uneven(df))
+
+
+def test_an_infinite_value_in_a_partition_is_named() -> None:
+    df = _frame()
+    df.loc[2600, "x"] = np.inf  # in the sixth partition
+    with pytest.raises(bmm.DataError, match=r"infinite values in 'x' \(1 row\(s\): 2600\)"):
+        bmm.mixedlm(FORMULA, _uneven(df))
 
 
 def test_partition_statistics_equal_one_shot() -> None:
