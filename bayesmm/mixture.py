@@ -24,7 +24,7 @@ from .design import Design, fixed_design, make_design
 from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
 from .infer.flat_nutpie import StopRule, sample_flat_nutpie
-from .infer.nuts import add_observed_data, clean_idata, default_sampler
+from .infer.nuts import add_observed_data, clean_idata, default_sampler, with_groups
 from .infer.options import NutsOptions
 from .newdata import factor_codes
 from .progress import resolve_progressbar
@@ -418,7 +418,11 @@ class MixtureResults:
         return Summary("Gaussian Mixture Regression Results", header, table, notes)
 
     def posterior_predictive(self, random_seed: int | None = None) -> az.InferenceData:
-        """Add replicated responses (component drawn by weight, then its normal) to ``idata``."""
+        """Return a new InferenceData: ``idata`` plus replicated responses.
+
+        Each replicate draws a component by weight, then its normal; ``idata`` itself is
+        unchanged.
+        """
         if self.idata is None:
             raise SpecificationError("method: posterior predictive draws need a NUTS fit.")
         rng = np.random.default_rng(random_seed)
@@ -430,10 +434,7 @@ class MixtureResults:
         pick = np.take_along_axis(mu, comp[..., None], axis=2)[..., 0]
         sd = np.take_along_axis(sigma[:, None, :].repeat(n, 1), comp[..., None], axis=2)[..., 0]
         rep = pick + sd * rng.standard_normal((S, n))
-        if "posterior_predictive" in self.idata.groups():
-            del self.idata.posterior_predictive
-        self.idata.add_groups(posterior_predictive=self._by_row(rep))
-        return self.idata
+        return with_groups(self.idata, posterior_predictive=self._by_row(rep))
 
     def loo(self, **kwargs: Any) -> az.ELPDData:
         """PSIS-LOO of the NUTS fit (for choosing K with :func:`arviz.compare`)."""

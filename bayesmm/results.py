@@ -16,7 +16,7 @@ from . import plots
 from .diagnostics import RHAT_MAX, Diagnostics, diagnose
 from .errors import SpecificationError
 from .infer.effects import factor_chol, group_loglik
-from .infer.nuts import add_log_likelihood
+from .infer.nuts import add_log_likelihood, with_groups
 from .infer.point import point_fit, point_methods
 from .newdata import fitted_design, new_design
 from .params import cov_values
@@ -149,9 +149,7 @@ class MixedLMResults(FittedModel):
             Passed to :func:`arviz.loo`.
         """
         if kind == "obs":
-            if "log_likelihood" not in self.idata.groups():
-                add_log_likelihood(self.idata, self.design)
-            return az.loo(self.idata, **kwargs)
+            return az.loo(self._idata_with_log_likelihood, **kwargs)
         if kind != "group":
             raise SpecificationError(f"kind: expected 'obs' or 'group'; received {kind!r}.")
         ll = self.group_log_likelihood()
@@ -250,14 +248,24 @@ class MixedLMResults(FittedModel):
                             coords={"chain": post.chain, "draw": post.draw},
                             name=self.design.response)
 
+    @cached_property
+    def _idata_with_log_likelihood(self) -> az.InferenceData:
+        """:attr:`idata`, or a new InferenceData with the pointwise log-likelihood added.
+
+        Computed once; :attr:`idata` itself never changes after ``fit``.
+        """
+        if "log_likelihood" in self.idata.groups():
+            return self.idata
+        return add_log_likelihood(with_groups(self.idata), self.design)
+
     def posterior_predictive(self, random_seed: int | None = None) -> az.InferenceData:
-        """Add replicated responses to :attr:`idata` as ``posterior_predictive`` and return it."""
+        """Return a new InferenceData: :attr:`idata`'s groups plus replicated responses.
+
+        :attr:`idata` itself is left as it is (results never change after ``fit``).
+        """
         rep = self.predict(kind="response", random_seed=random_seed)
         rep = rep.assign_coords(obs=np.arange(self.design.n_obs))
-        if "posterior_predictive" in self.idata.groups():
-            del self.idata.posterior_predictive
-        self.idata.add_groups(posterior_predictive=rep.to_dataset())
-        return self.idata
+        return with_groups(self.idata, posterior_predictive=rep.to_dataset())
 
     def plot_trace(self, **kwargs: object) -> np.ndarray:
         """Trace plot of the parameters (returns the axes)."""

@@ -1,5 +1,7 @@
 """Predictions: exact for seen groups, independent draws for new groups, calibrated intervals."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +100,16 @@ def test_posterior_predictive_group_for_arviz(sleep_fit):
     idata = res.posterior_predictive(random_seed=3)
     assert "posterior_predictive" in idata.groups()
     assert idata.posterior_predictive["Reaction"].shape[-1] == res.design.n_obs
+
+
+def test_results_never_change_after_fit(sleep_fit):
+    res, _ = sleep_fit
+    before = tuple(res.idata.groups())
+    ppc = res.posterior_predictive(random_seed=3)
+    with warnings.catch_warnings():  # Pareto k > 0.7 on a few rows of this short run
+        warnings.simplefilter("ignore", UserWarning)
+        loo, again = res.loo(), res.loo()
+    assert tuple(res.idata.groups()) == before  # methods return new objects
+    assert "posterior_predictive" in ppc.groups() and ppc.posterior is res.idata.posterior
+    assert again.elpd_loo == loo.elpd_loo  # the log-likelihood is computed once
+    assert res._idata_with_log_likelihood is res._idata_with_log_likelihood

@@ -28,7 +28,7 @@ from .flat_nutpie import sample_flat_nutpie
 from .options import NutsOptions
 from .warmstart import warm_start
 
-__all__ = ["add_observed_data", "clean_idata", "default_sampler",
+__all__ = ["with_groups", "add_observed_data", "clean_idata", "default_sampler",
            "sample_nuts"]
 
 def default_sampler(marginal: bool) -> str:
@@ -58,6 +58,12 @@ def add_log_likelihood(idata: az.InferenceData, design: Design) -> az.InferenceD
         )
     )
     return idata
+
+
+def with_groups(idata: az.InferenceData, **groups: xr.Dataset) -> az.InferenceData:
+    """Return a new InferenceData of ``idata``'s groups, replaced or extended by ``groups``."""
+    kept = {g: getattr(idata, g) for g in idata.groups() if g not in groups}
+    return az.InferenceData(**kept, **groups)
 
 
 def clean_idata(idata: az.InferenceData) -> az.InferenceData:
