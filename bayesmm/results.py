@@ -115,6 +115,34 @@ class MixedLMResults(FittedModel):
         data.update({k: xr.DataArray(v, dims=dims) for k, v in rows.items()})
         return xr.Dataset(data, coords={"chain": post.chain, "draw": post.draw})
 
+    @cached_property
+    def params(self) -> pd.Series:
+        """Posterior means of the summary's rows (fixed effects, covariances, scale).
+
+        Unlike a point fit's ``params`` (statsmodels stores Ψ/σ² there), the covariance
+        rows are on the summary's scale: variances and covariances themselves.
+        """
+        table = self.draws_table()
+        return pd.Series({k: float(v.mean()) for k, v in table.data_vars.items()})
+
+    @cached_property
+    def bse(self) -> pd.Series:
+        """Posterior SDs of the summary's rows (the counterpart of standard errors)."""
+        table = self.draws_table()
+        return pd.Series({k: float(v.std(ddof=1)) for k, v in table.data_vars.items()})
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Highest-density intervals of probability ``1 − alpha``; columns 0 and 1.
+
+        The posterior's counterpart of statsmodels' ``conf_int`` (ArviZ's HDI of each
+        summary row).
+        """
+        if not 0 < alpha < 1:
+            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+        hdi = az.hdi(self.draws_table(), hdi_prob=1 - alpha)
+        rows = {k: hdi[k].values for k in hdi.data_vars}
+        return pd.DataFrame(rows, index=[0, 1]).T
+
     def group_log_likelihood(self) -> xr.DataArray:
         """Marginal log-likelihood of each group's data per draw (random effects integrated out).
 

@@ -147,3 +147,21 @@ def test_summary_html_and_frames(nba_fit):
     head, table = s.tables
     assert list(head["key"])[:3] == ["Model", "No. Observations", "No. Groups"]
     assert s.to_frame().equals(table)
+
+
+def test_posterior_params_bse_and_conf_int_are_the_draws_summaries(nba_fit):
+    res = nba_fit
+    table = res.draws_table()
+    for row in ("Intercept", "Minutes", "Team Var", "Scale"):
+        draws = table[row].values.ravel()
+        assert res.params[row] == pytest.approx(draws.mean(), rel=1e-12)
+        assert res.bse[row] == pytest.approx(draws.std(ddof=1), rel=1e-12)
+    ci = res.conf_int(alpha=0.1)
+    assert list(ci.columns) == [0, 1] and list(ci.index) == list(res.params.index)
+    for row in ("Intercept", "Scale"):
+        draws = np.sort(table[row].values.ravel())
+        inside = np.mean((draws >= ci.loc[row, 0]) & (draws <= ci.loc[row, 1]))
+        assert inside == pytest.approx(0.9, abs=2 / draws.size)  # the HDI holds 90 % of draws
+        width = ci.loc[row, 1] - ci.loc[row, 0]
+        k = int(np.floor(0.9 * draws.size))  # ArviZ's HDI: the shortest of k + 1 draws
+        assert width == pytest.approx((draws[k:] - draws[: draws.size - k]).min(), rel=1e-9)
