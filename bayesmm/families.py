@@ -93,6 +93,14 @@ class Family(ABC):
         """Linear predictor of the data themselves (slightly shrunk), to start IRLS."""
         return np.asarray(y, dtype=float)
 
+    def weight_slope(self, eta: np.ndarray, trials: np.ndarray | None) -> np.ndarray | None:
+        """dW/dη of the Fisher weight, for canonical links without parameters of their own.
+
+        The Laplace criterion's exact gradient needs it (there the Fisher weight is the
+        observed one). ``None``: not available, the gradient is taken by differences.
+        """
+        return None
+
     @property
     def has_scale(self) -> bool:
         """Whether the family has a residual SD ``sigma``."""
@@ -216,6 +224,11 @@ class Binomial(Family):
         p = special.expit(eta)
         return y - n * p, n * p * (1 - p)
 
+    def weight_slope(self, eta: np.ndarray, trials: np.ndarray | None) -> np.ndarray:  # noqa: D102
+        n = 1.0 if trials is None else trials
+        p = special.expit(eta)
+        return n * p * (1 - p) * (1 - 2 * p)
+
     def sample(self, rng: np.random.Generator, eta: np.ndarray,  # noqa: D102
                trials: np.ndarray | None, aux: Aux) -> np.ndarray:
         n = np.ones(eta.shape, dtype=np.int64) if trials is None else \
@@ -280,6 +293,9 @@ class Poisson(Family):
                      trials: np.ndarray | None, aux: Aux) -> tuple[np.ndarray, np.ndarray]:
         mu = np.exp(eta)
         return y - mu, mu
+
+    def weight_slope(self, eta: np.ndarray, trials: np.ndarray | None) -> np.ndarray:  # noqa: D102
+        return np.exp(eta)
 
     def sample(self, rng: np.random.Generator, eta: np.ndarray,  # noqa: D102
                trials: np.ndarray | None, aux: Aux) -> np.ndarray:

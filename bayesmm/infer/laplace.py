@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as sla
 from scipy import optimize, sparse
+from scipy.linalg import lapack
 
 from ..blocked import BlockedFactor, lower_solve, upper_solve
 from ..covariance import ThetaMap, joint_theta_map
@@ -26,7 +28,7 @@ from ..errors import FitError, SeparationError
 from ..families import Family, get_family
 from ..suffstats import joint_z
 from ..weighted import WeightedCross, weighted_cross, weighted_factor
-from .numdiff import hessian
+from .numdiff import gradient_jacobian, hessian
 from .optimize import SINGULAR_TOL, PointFit, projected_gradient
 
 __all__ = ["fit_laplace", "laplace_deviance"]
@@ -121,6 +123,179 @@ def _mode(prob: _Problem, theta: np.ndarray, beta: np.ndarray, aux: dict[str, fl
     logdet = weighted_factor(prob.cross, theta, w).logdet
     loglik = float(np.sum(fam.logpdf(d.y, eta0 + A @ u, d.trials, aux)))
     return u, loglik, logdet
+
+
+_DENSE_H_MAX = 3000  # the exact gradient keeps H⁻¹ dense: up to this many effects
+_DENSE_LA_MAX = 20_000_000  # scalar terms: H⁻¹_r1 dense up to this many entries
+
+
+def _scalar_terms(prob: _Problem) -> bool:
+    """Whether every factor is one scalar term (one θ per factor)."""
+    return all(t.n_theta == 1 and t.rows.size == 1 for t in prob.cross.templates)
+
+
+def _exact_gradient_available(prob: _Problem) -> bool:
+    """Canonical link without parameters of its own; H⁻¹ (or L⁻¹Aᵀ) small enough."""
+    probe = prob.family.weight_slope(np.zeros(1), None)
+    if probe is None or prob.family.aux:
+        return False
+    if _scalar_terms(prob):
+        return prob.cross.m1 * prob.cross.mr <= _DENSE_LA_MAX
+    return prob.tmap.m <= _DENSE_H_MAX
+
+
+def _laplace_gradient(prob: _Problem, theta: np.ndarray, beta: np.ndarray, u: np.ndarray
+                      ) -> np.ndarray:
+    """Exact gradient of the Laplace −2ℓ in (θ, β) at the conditional modes ``u``.
+
+    With ``A = ZΛ``, ``H = AᵀWA + I``, leverages ``h_n = a_nᵀH⁻¹a_n`` and the mode's
+    implicit derivative ``dû = H⁻¹(∂Aᵀs − AᵀW ∂A û − AᵀW X dβ)`` (Fisher weights equal the
+    observed ones under a canonical link)::
+
+        ∂/∂β  = −2Xᵀs + (X − A H⁻¹AᵀWX)ᵀ (W′∘h)
+        ∂/∂θ_k = −2 sᵀ(Z∂_kΛ û) + 2 tr(H⁻¹AᵀWZ∂_kΛ) + (Z∂_kΛ û + A dû_k)ᵀ (W′∘h)
+
+    (the first terms by the envelope theorem: û maximises the inner objective).
+    """
+    d, fam, tmap = prob.design, prob.family, prob.tmap
+    Lam = _lambda(theta, tmap)
+    A = (prob.Z @ Lam).tocsr()  # (N, m)
+    eta = d.X @ beta + prob.offset + A @ u  # (N,)
+    s, w = fam.score_weight(d.y, eta, d.trials, {})
+    slope = fam.weight_slope(eta, d.trials)  # (N,)
+    m = tmap.m
+    H = (A.T @ A.multiply(w[:, None])).toarray() + np.eye(m)  # (m, m)  AᵀWA + I
+    chol, info = lapack.dpotrf(H, lower=1)
+    low, info2 = lapack.dpotri(chol, lower=1)  # lower triangle of H⁻¹ (potri: ~m³/3 flops)
+    if info or info2:
+        raise np.linalg.LinAlgError("AᵀWA + I is not positive definite")
+    Hinv = np.tril(low) + np.tril(low, -1).T  # (m, m)
+    AH = np.asarray(A @ Hinv)  # (N, m)
+    lev = np.asarray(A.multiply(AH).sum(axis=1)).ravel()  # (N,)  h_n
+    v = slope * lev  # (N,)
+    WX = w[:, None] * d.X  # (N, p)
+    deta_beta = d.X - AH @ np.asarray(A.T @ WX)  # (N, p)
+    g_beta = -2.0 * d.X.T @ s + deta_beta.T @ v
+    # θ: each entry e of Λ (row r_e, column c_e) belongs to θ[index_e]
+    r, c, k = tmap.rows, tmap.cols, tmap.index
+    Zs = np.asarray(prob.Z.T @ s)  # (m,)
+    n_t = tmap.n_theta
+    V = (prob.Z @ sparse.csr_matrix((u[c], (r, k)), shape=(m, n_t))).toarray()  # Z∂Λû (N, nθ)
+    R = np.zeros((m, n_t))
+    np.add.at(R, (c, k), Zs[r])  # (Z∂_kΛ)ᵀ s
+    du = Hinv @ (R - np.asarray(A.T @ (w[:, None] * V)))  # (m, nθ)
+    deta_theta = V + np.asarray(A @ du)  # (N, nθ)
+    AtWZ = (A.T @ (prob.Z.multiply(w[:, None]))).toarray()  # (m, m)  AᵀWZ
+    traces = np.bincount(k, weights=np.einsum("el,le->e", Hinv[c], AtWZ[:, r]),
+                         minlength=n_t)  # tr(H⁻¹AᵀWZ∂_kΛ)
+    g_theta = -2.0 * s @ V + 2.0 * traces + deta_theta.T @ v
+    return np.concatenate([g_theta, g_beta])
+
+
+def _h_solve(prob: _Problem, fac: BlockedFactor, g: np.ndarray) -> np.ndarray:
+    """``H⁻¹ g`` for columns g (m, k) on a factor of H (joint order in and out)."""
+    wc = prob.cross
+    gb = g[wc.perm]
+    u1, ur = upper_solve(fac, *lower_solve(fac, gb[: wc.m1], gb[wc.m1:]))
+    out = np.empty_like(gb)
+    out[wc.perm] = np.concatenate([u1, ur])
+    return out
+
+
+def _scalar_leverages(prob: _Problem, fac: BlockedFactor, theta: np.ndarray,
+                      S_inv: np.ndarray) -> np.ndarray:
+    """``h_n = a_nᵀH⁻¹a_n`` (N,) for scalar terms from the blocks of H⁻¹ a row touches.
+
+    A row has one effect per factor, so it needs H⁻¹ at (level, level) pairs only:
+    ``diag(H⁻¹_11) = c²(1 + diag(WᵀS⁻¹W))``, ``H⁻¹_r1 = −S⁻¹W diag(c)``, ``H⁻¹_rr = S⁻¹``.
+    """
+    wc, factors = prob.cross, prob.design.factors
+    m1 = wc.m1
+    c = fac.C1inv[:, 0, 0]  # (m_1,)
+    pos = np.empty(wc.perm.size, dtype=np.int64)
+    pos[wc.perm] = np.arange(wc.perm.size)  # blocked position of each joint index
+    starts = np.concatenate([[0], np.cumsum([f.n_levels for f in factors])[:-1]])
+    idx = np.column_stack([pos[s0 + f.codes] for s0, f in zip(starts, factors, strict=True)])
+    val = np.column_stack([f.Z[:, 0] * theta[j] for j, f in enumerate(factors)])  # (N, F)
+    if fac.Cs.shape[0]:
+        W = fac.W.toarray() if sparse.issparse(fac.W) else fac.W  # (m_r, m_1)
+        SW = S_inv @ W  # (m_r, m_1)
+        h11 = c * c * (1.0 + np.einsum("ij,ij->j", W, SW))  # (m_1,)
+        hr1 = -SW * c  # (m_r, m_1)
+    else:
+        h11 = c * c
+    lev = np.zeros(idx.shape[0])
+    for a in range(idx.shape[1]):
+        for b in range(idx.shape[1]):
+            i, j = idx[:, a], idx[:, b]
+            if a == b and np.all(i < m1):
+                entry = h11[i]
+            elif np.all(i >= m1) and np.all(j >= m1):
+                entry = S_inv[i - m1, j - m1]
+            elif np.all(i >= m1):
+                entry = hr1[i - m1, j]
+            else:
+                entry = hr1[j - m1, i]
+            lev += val[:, a] * val[:, b] * entry
+    return lev
+
+
+def _scalar_traces(prob: _Problem, fac: BlockedFactor, S_inv: np.ndarray) -> np.ndarray:
+    """``tr_k H⁻¹`` over each factor's levels (scalar terms), in joint factor order.
+
+    ``tr_1 = Σ_j (C_1)_jj⁻² + tr(S⁻¹ W D Wᵀ)``, ``D = diag((C_1)_jj⁻²)``, and the smaller
+    factors' traces are sums of ``diag(S⁻¹)`` (as :mod:`bayesmm.blocked_gradient`).
+    """
+    wc = prob.cross
+    c2 = fac.C1inv[:, 0, 0] ** 2  # (m_1,)
+    traces = [float(c2.sum())]
+    if fac.Cs.shape[0]:
+        W = fac.W.toarray() if sparse.issparse(fac.W) else fac.W  # (m_r, m_1)
+        traces[0] += float(np.einsum("ij,ij->", S_inv @ W, W * c2))
+        d = np.diagonal(S_inv)
+        start = 0
+        for g in wc.levels[1:]:
+            traces.append(float(d[start: start + g].sum()))
+            start += g
+    out = np.empty(len(wc.order))
+    out[list(wc.order)] = traces
+    return out
+
+
+def _laplace_gradient_scalar(prob: _Problem, theta: np.ndarray, beta: np.ndarray,
+                             u: np.ndarray) -> np.ndarray:
+    """:func:`_laplace_gradient` for scalar terms on the blocked factor of H.
+
+    ``tr(H⁻¹AᵀWZ∂_kΛ) = (1/θ_k)(m_k − tr_k H⁻¹)`` (as for REML; 0 at θ_k = 0), the
+    leverages from the blocks of H⁻¹ each row touches and the solves with ``H⁻¹``
+    blockwise: no dense m × m inverse.
+    """
+    d, fam, tmap, wc = prob.design, prob.family, prob.tmap, prob.cross
+    A = (prob.Z @ _lambda(theta, tmap)).tocsr()  # (N, m)
+    eta = d.X @ beta + prob.offset + A @ u  # (N,)
+    s, w = fam.score_weight(d.y, eta, d.trials, {})
+    slope = fam.weight_slope(eta, d.trials)  # (N,)
+    fac = weighted_factor(wc, theta, w)
+    mr = fac.Cs.shape[0]
+    S_inv = sla.cho_solve((fac.Cs, True), np.eye(mr), check_finite=False) if mr else \
+        np.zeros((0, 0))  # (m_r, m_r)
+    v = slope * _scalar_leverages(prob, fac, theta, S_inv)  # (N,)  W′∘h
+    AtWX = np.asarray(A.T @ (w[:, None] * d.X))  # (m, p)
+    deta_beta = d.X - A @ _h_solve(prob, fac, AtWX)  # (N, p)
+    g_beta = -2.0 * d.X.T @ s + deta_beta.T @ v
+    n_t, m = tmap.n_theta, tmap.m
+    r, k = tmap.rows, tmap.index  # Λ is diagonal: entry (r, r) holds θ[k]
+    V = (prob.Z @ sparse.csr_matrix((u[r], (r, k)), shape=(m, n_t))).toarray()  # (N, nθ)
+    R = np.zeros((m, n_t))
+    R[r, k] = np.asarray(prob.Z.T @ s)[r]
+    du = _h_solve(prob, fac, R - np.asarray(A.T @ (w[:, None] * V)))  # (m, nθ)
+    deta_theta = V + A @ du  # (N, nθ)
+    sizes = np.bincount(k, minlength=n_t)  # m_k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        traces = np.where(theta > 1e-8, (sizes - _scalar_traces(prob, fac, S_inv)) / theta,
+                          0.0)
+    g_theta = -2.0 * s @ V + 2.0 * traces + deta_theta.T @ v
+    return np.concatenate([g_theta, g_beta])
 
 
 class _Criterion:
@@ -224,14 +399,12 @@ def _whitening(prob: _Problem, x0: np.ndarray, u: np.ndarray) -> np.ndarray:
     return P
 
 
-def _small_gradient(fun: _Criterion, x: np.ndarray, P: np.ndarray, at_bound: np.ndarray
-                    ) -> bool:
-    """Whether the projected gradient in the whitened coordinates (``Pᵀ∇``) is below 2e-3.
+def _small_gradient(g: np.ndarray, P: np.ndarray) -> bool:
+    """Whether the projected gradient ``g`` in the whitened coordinates (``Pᵀg``) is below 2e-3.
 
     In those coordinates the check does not depend on a predictor's units, as lme4's
     scaled gradient does not.
     """
-    g = projected_gradient(fun, x, at_bound)
     return bool(np.all(np.abs(P.T @ g) < _GRAD_TOL))
 
 
@@ -286,6 +459,27 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
     k = tmap.n_theta
     free_of = np.concatenate([tmap.on_diagonal & (method != "map"),
                               np.zeros(p + len(prob.family.aux), dtype=bool)])
+    exact = _exact_gradient_available(prob)
+
+    def grad_x(x: np.ndarray, crit: _Criterion = fun) -> np.ndarray:
+        """Exact gradient of ``crit`` (blme's penalty included for MAP); NaN off its domain."""
+        if not np.isfinite(crit(x)):
+            return np.full(x.size, np.nan)
+        theta, beta, _ = _split(x, prob)
+        gradient = _laplace_gradient_scalar if _scalar_terms(prob) else _laplace_gradient
+        g = gradient(prob, theta, beta, crit.u)
+        if crit.method == "map":
+            diag = np.flatnonzero(tmap.on_diagonal)
+            g[diag] -= 2.0 / x[diag]
+        return g
+
+    def kkt(x: np.ndarray) -> np.ndarray:
+        """Projected gradient: exact where available, else finite differences."""
+        if not exact:
+            return projected_gradient(fun, x, free_of)
+        g = grad_x(x)
+        return np.where(free_of & (x < 1e-5), np.minimum(g, 0.0), g)
+
     best, values = None, []
     for scale in (1.0, 0.3):  # the second start only when the first did not converge
         x0 = np.concatenate([scale * tmap.initial(), start])
@@ -294,17 +488,29 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
             values.append(np.inf)
             continue
         P = _whitening(prob, x0, fun.u)
-
-        def in_z(z: np.ndarray, x0: np.ndarray = x0, P: np.ndarray = P) -> float:
-            return fun(x0 + P @ z)
-
         z_bounds = [(bounds[i][0] - x0[i] if bounds[i][0] is not None else None, None)
                     for i in range(k)] + [(None, None)] * (x0.size - k)
-        res = optimize.minimize(in_z, np.zeros(x0.size), method="L-BFGS-B", bounds=z_bounds,
-                                options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-6,
-                                         "eps": 1e-7})
+        if exact:
+            def in_z(z: np.ndarray, x0: np.ndarray = x0, P: np.ndarray = P
+                     ) -> tuple[float, np.ndarray]:
+                x = x0 + P @ z
+                g = grad_x(x)  # evaluates the criterion first (and keeps û)
+                if not np.all(np.isfinite(g)):
+                    return np.inf, np.zeros(z.size)
+                return fun(x), P.T @ g
+
+            res = optimize.minimize(in_z, np.zeros(x0.size), jac=True, method="L-BFGS-B",
+                                    bounds=z_bounds, options={"maxiter": 1000, "ftol": 1e-13,
+                                                              "gtol": 1e-7})
+        else:
+            def in_z(z: np.ndarray, x0: np.ndarray = x0, P: np.ndarray = P) -> float:
+                return fun(x0 + P @ z)
+
+            res = optimize.minimize(in_z, np.zeros(x0.size), method="L-BFGS-B",
+                                    bounds=z_bounds, options={"maxiter": 1000, "ftol": 1e-12,
+                                                              "gtol": 1e-6, "eps": 1e-7})
         res.x = x0 + P @ res.x
-        if np.isfinite(res.fun) and not _small_gradient(fun, res.x, P, free_of):
+        if np.isfinite(res.fun) and not _small_gradient(kkt(res.x), P):
             # Powell polish, only where L-BFGS-B stopped short (not from a failed run:
             # it would only wander)
             res = optimize.minimize(fun, res.x, method="Powell", bounds=bounds,
@@ -312,7 +518,7 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
         values.append(float(res.fun))
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
-        if best is not None and _small_gradient(fun, best.x, P, free_of):
+        if best is not None and _small_gradient(kkt(best.x), P):
             break
     if best is None:
         raise FitError(
@@ -323,13 +529,17 @@ def fit_laplace(design: Design, method: str = "ml") -> PointFit:
         )
     x = best.x
     fun(x)  # leave û at the optimum
-    grad = projected_gradient(fun, x, free_of)
+    grad = kkt(x)
     dev, u, loglik = fun.parts(x)
     theta, beta, aux = _split(x, prob)
     free = np.ones_like(x, dtype=bool)
     free[: tmap.n_theta] = ~(tmap.on_diagonal & (theta < 1e-6))
-    H = hessian(_Criterion(prob, "ml"), x, 1e-4 * np.maximum(1.0, np.abs(x)),
-                np.flatnonzero(free))
+    ml = _Criterion(prob, "ml")
+    step = 1e-4 * np.maximum(1.0, np.abs(x))
+    if exact:  # differences of the exact gradient: 2 per coordinate
+        H = gradient_jacobian(lambda y: grad_x(y, ml), x, step, np.flatnonzero(free))
+    else:
+        H = hessian(ml, x, step, np.flatnonzero(free))
     cov = 2.0 * np.linalg.pinv(H)
     pos = np.flatnonzero(free)
     sel = np.searchsorted(pos, np.arange(tmap.n_theta, tmap.n_theta + p))

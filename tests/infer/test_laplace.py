@@ -131,3 +131,48 @@ def test_observation_level_effect_with_uncentred_covariate_converges():
     # the data's structure: the brood effect is the largest of the three
     var = res.cov_table()["Coef."]
     assert var["BROOD Var"] > var["LOCATION Var"]
+
+
+def _crossed_binary(seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    subj, item = np.meshgrid(np.arange(30), np.arange(8), indexing="ij")
+    subj, item = subj.ravel(), item.ravel()
+    x = rng.normal(size=subj.size)
+    eta = -0.2 + 0.7 * x + rng.normal(0, 1.0, 30)[subj] + rng.normal(0, 0.6, 8)[item] \
+        + rng.normal(0, 0.4, 30)[subj] * x
+    return pd.DataFrame({"y": rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float), "x": x,
+                         "subj": subj.astype(str), "item": item.astype(str)})
+
+
+@pytest.mark.parametrize(("formula", "frame", "family"), [
+    (TICKS, _ticks_like, "poisson"),  # scalar terms: the blocked trace identities
+    ("y ~ x + (1 | subj) + (1 | item)", _crossed_binary, "bernoulli"),
+    ("y ~ x + (1 + x | subj) + (1 | item)", _crossed_binary, "bernoulli"),  # dense H⁻¹
+])
+def test_exact_laplace_gradient_equals_central_differences(formula, frame, family):
+    from bayesmm.infer.laplace import (
+        _Criterion,
+        _glm_start,
+        _laplace_gradient,
+        _laplace_gradient_scalar,
+        _problem,
+        _scalar_terms,
+        _split,
+    )
+
+    prob = _problem(bmm.mixedlm(formula, frame(), family=family).design)
+    theta0 = np.where(prob.tmap.on_diagonal, 0.7, 0.2)
+    for theta in (theta0, np.where(np.arange(theta0.size) == 0, 0.0, theta0)):
+        x = np.concatenate([theta, _glm_start(prob)])
+        crit = _Criterion(prob, "ml")
+        crit(x)
+        th, beta, _ = _split(x, prob)
+        exact = _laplace_gradient(prob, th, beta, crit.u)
+        if _scalar_terms(prob):
+            np.testing.assert_allclose(_laplace_gradient_scalar(prob, th, beta, crit.u),
+                                       exact, rtol=1e-10, atol=1e-10 * np.abs(exact).max())
+        h = 1e-5 * np.maximum(1.0, np.abs(x))
+        fd = np.array([(crit(x + h[i] * e) - crit(x - h[i] * e)) / (2 * h[i])
+                       for i, e in enumerate(np.eye(x.size))])
+        # central differences: O(h²) truncation, the modes solved to 1e-13 relative
+        np.testing.assert_allclose(exact, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
