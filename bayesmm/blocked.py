@@ -28,8 +28,8 @@ from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
 
 __all__ = ["BlockedFactor", "BlockedProfile", "BlockedStats", "blocked_effects", "blocked_factor",
-           "blocked_profile", "blocked_stats", "factor_z", "lower_solve", "relative_factors",
-           "upper_solve"]
+           "blocked_profile", "blocked_stats", "elimination_order", "factor_z", "lower_solve",
+           "relative_factors", "upper_solve"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,13 +98,24 @@ def _diagonal_blocks(K: sp.coo_matrix, G: int, q: int) -> np.ndarray:
     return out
 
 
-def blocked_stats(design: Design) -> BlockedStats:
-    """Cross-products of ``design`` (two or more factors) in one pass over its rows."""
-    factors = design.factors
+def elimination_order(factors: tuple[FactorDesign, ...]
+                      ) -> tuple[tuple[int, ...], tuple[ThetaMap, ...], tuple[int, ...]]:
+    """Factors by number of effects, most first: positions, θ templates and θ offsets.
+
+    The offsets say where each factor's θ starts in the joint θ (the design's order).
+    """
     order = tuple(int(k) for k in np.argsort([-f.n_levels * f.q for f in factors],
                                              kind="stable"))
     n_theta = [theta_map(f).n_theta for f in factors]
     starts = np.concatenate([[0], np.cumsum(n_theta)[:-1]]).astype(int)
+    return (order, tuple(theta_map(factors[k]) for k in order),
+            tuple(int(starts[k]) for k in order))
+
+
+def blocked_stats(design: Design) -> BlockedStats:
+    """Cross-products of ``design`` (two or more factors) in one pass over its rows."""
+    factors = design.factors
+    order, templates, offsets = elimination_order(factors)
     X, y, n = design.X, design.y, design.n_obs
     f1 = factors[order[0]]
     rest = [factor_z(factors[k], n) for k in order[1:]]
@@ -112,8 +123,8 @@ def blocked_stats(design: Design) -> BlockedStats:
     Z1 = factor_z(f1, n)  # (N, m_1)
     return BlockedStats(
         order=order,
-        templates=tuple(theta_map(factors[k]) for k in order),
-        offsets=tuple(int(starts[k]) for k in order),
+        templates=templates,
+        offsets=offsets,
         levels=tuple(factors[k].n_levels for k in order),
         D1=_diagonal_blocks((Z1.T @ Z1).tocoo(), f1.n_levels, f1.q),  # (G1, q1, q1)
         Z1X=np.asarray(Z1.T @ X).reshape(f1.n_levels, f1.q, -1),  # (G1, q1, p)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .blocked import BlockedFactor, blocked_factor
-from .covariance import ThetaMap, lambda_from_theta, theta_map
+from .blocked import BlockedFactor, blocked_factor, elimination_order
+from .covariance import ThetaMap, lambda_from_theta
 from .design import Design, FactorDesign
 
 __all__ = ["WeightedCross", "weighted_cross", "weighted_factor"]
@@ -114,10 +114,7 @@ def _pairs(ca: np.ndarray, va: np.ndarray, cb: np.ndarray, vb: np.ndarray
 def weighted_cross(design: Design) -> WeightedCross:
     """List the entries of ``ZᵀWZ``'s blocks once for ``design``'s factors."""
     factors = design.factors
-    order = tuple(int(k) for k in np.argsort([-f.n_levels * f.q for f in factors],
-                                             kind="stable"))
-    n_theta = [theta_map(f).n_theta for f in factors]
-    starts = np.concatenate([[0], np.cumsum(n_theta)[:-1]]).astype(int)
+    order, templates, offsets = elimination_order(factors)
     sizes = [f.n_levels * f.q for f in factors]
     joint_start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
     perm = np.concatenate([joint_start[k] + np.arange(sizes[k]) for k in order])
@@ -135,9 +132,8 @@ def weighted_cross(design: Design) -> WeightedCross:
     k_indptr = np.searchsorted(k_rows, np.arange(mr + 1)).astype(np.int64)
     rows, a, b, prod = _pairs(cr, vr, cr, vr)
     rr = _Entries(rows, prod, a.astype(np.int64) * mr + b, mr * mr)
-    return WeightedCross(order, tuple(factors[k].n_levels for k in order),
-                         tuple(theta_map(factors[k]) for k in order),
-                         tuple(int(starts[k]) for k in order), perm, d1, k, rr,
+    return WeightedCross(order, tuple(factors[k].n_levels for k in order), templates,
+                         offsets, perm, d1, k, rr,
                          k_cols.astype(np.int64), k_indptr, m1, mr)
 
 

@@ -30,16 +30,18 @@ R_FORMULAS = {
     "students": "y ~ x + (1 | s) + (1 | d) + (1 | dept)",
     "crossbern": "y ~ x + (1 | subj) + (1 | item)",
     "bern": "y ~ x + (1 | g)",
+    "ticks": "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
 }
 
 R_SCRIPT = r"""
 suppressMessages(library(lme4))
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1], colClasses = "character")
-for (v in c("y", "x")) if (v %in% names(d)) d[[v]] <- as.numeric(d[[v]])
+for (v in c("y", "x", "TICKS", "HEIGHT")) if (v %in% names(d)) d[[v]] <- as.numeric(d[[v]])
 f <- as.formula(args[2])
 t0 <- proc.time()[["elapsed"]]
-m <- if (args[3] == "gaussian") lmer(f, d, REML = TRUE) else glmer(f, d, family = binomial)
+m <- if (args[3] == "gaussian") lmer(f, d, REML = TRUE) else
+  glmer(f, d, family = if (args[3] == "poisson") poisson else binomial)
 wall <- proc.time()[["elapsed"]] - t0
 vc <- as.data.frame(VarCorr(m))
 cov <- paste0("\"", vc$grp, "\":", sprintf("%.10g", vc$vcov), collapse = ",")

@@ -12,6 +12,8 @@ Designs (rows; levels):
   students  y ~ x + (1 | s) + (1 | d) + (1 | dept)              73,421; 2,972 / 1,128 / 14
   crossbern y ~ x + (1 | subj) + (1 | item), Bernoulli, Laplace ML 7,584; 316 / 24
   bern      y ~ x + (1 | g), Bernoulli, Laplace ML                   1,934; 60
+  ticks     TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION), Poisson,
+            Laplace ML (lme4's grouse-ticks design)                403; 403 / 118 / 63
 
 Usage: python benchmarks/multifactor.py [--designs areas three ...] [--timeout S]
 """
@@ -99,6 +101,26 @@ def sim_bern(seed: int = 5) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
 
 
+def sim_ticks(seed: int = 7) -> pd.DataFrame:
+    """lme4's grouse-ticks design: 403 counts, an observation-level effect, 118 broods in 63
+    locations, an uncentred height (400-530)."""
+    rng = np.random.default_rng(seed)
+    n = 403
+    brood = rng.integers(0, 118, n)
+    brood[:118] = np.arange(118)
+    loc_of_brood = rng.integers(0, 63, 118)
+    loc_of_brood[:63] = np.arange(63)
+    loc = loc_of_brood[brood]
+    height = rng.uniform(400, 530, n)
+    year = rng.integers(0, 3, n)
+    eta = -5 + 0.012 * height + 0.5 * (year == 1) - 0.8 * (year == 2) \
+        + rng.normal(0, 0.75, 118)[brood] + rng.normal(0, 0.55, 63)[loc] \
+        + rng.normal(0, 0.55, n)
+    return pd.DataFrame({"TICKS": rng.poisson(np.exp(eta)), "HEIGHT": height,
+                         "YEAR": year.astype(str), "BROOD": brood.astype(str),
+                         "LOCATION": loc.astype(str), "INDEX": np.arange(n).astype(str)})
+
+
 DESIGNS = {
     "areas": (sim_areas, "y ~ x + (1 | school) + (1 | area)", "gaussian", "reml"),
     "three": (sim_three, "y ~ C(a) + C(b) + (1 | pupil) + (1 | teacher) + (1 | school)",
@@ -106,6 +128,8 @@ DESIGNS = {
     "students": (sim_students, "y ~ x + (1 | s) + (1 | d) + (1 | dept)", "gaussian", "reml"),
     "crossbern": (sim_crossbern, "y ~ x + (1 | subj) + (1 | item)", "bernoulli", "ml"),
     "bern": (sim_bern, "y ~ x + (1 | g)", "bernoulli", "ml"),
+    "ticks": (sim_ticks, "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+              "poisson", "ml"),
 }
 
 

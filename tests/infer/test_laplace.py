@@ -86,24 +86,17 @@ def test_laplace_is_exact_for_a_gaussian_model() -> None:
                                                                                   rel=1e-10)
 
 
-def _ticks_like(seed: int = 7) -> pd.DataFrame:
-    """The design of lme4's grouse-ticks example: 403 rows, an observation-level effect and
-    118 broods in 63 locations; counts; an uncentred height covariate (400-530)."""
-    rng = np.random.default_rng(seed)
-    n = 403
-    brood = rng.integers(0, 118, n)
-    brood[:118] = np.arange(118)
-    loc_of_brood = rng.integers(0, 63, 118)
-    loc_of_brood[:63] = np.arange(63)
-    loc = loc_of_brood[brood]
-    height = rng.uniform(400, 530, n)
-    year = rng.integers(0, 3, n)
-    eta = -5 + 0.012 * height + 0.5 * (year == 1) - 0.8 * (year == 2) \
-        + rng.normal(0, 0.75, 118)[brood] + rng.normal(0, 0.55, 63)[loc] \
-        + rng.normal(0, 0.55, n)
-    return pd.DataFrame({"TICKS": rng.poisson(np.exp(eta)), "HEIGHT": height,
-                         "YEAR": year.astype(str), "BROOD": brood.astype(str),
-                         "LOCATION": loc.astype(str), "INDEX": np.arange(n).astype(str)})
+def _ticks_like() -> pd.DataFrame:
+    """lme4's grouse-ticks design (benchmarks/multifactor.py ships the simulator): 403 rows,
+    an observation-level effect and 118 broods in 63 locations; an uncentred height."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "multifactor.py"
+    spec = importlib.util.spec_from_file_location("multifactor", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.sim_ticks()
 
 
 TICKS = "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)"
