@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .contrasts import parse_contrasts
 from .covariance import lambda_from_theta, theta_map
 from .design import Design
 from .errors import SpecificationError
 from .families import Family, get_family
+from .infer.ddf import check_ddf, contrast_tests
 from .infer.information import cov_param_se, statsmodels_cov_params
 from .infer.optimize import PointFit
 from .newdata import require_rows
@@ -282,6 +284,50 @@ class MixedLMPointResults(FittedModel):
         z = sps.norm.ppf(1 - alpha / 2)
         return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
 
+    def t_test(self, hypothesis: str | np.ndarray, ddf: str = "satterthwaite",
+               alpha: float = 0.05) -> pd.DataFrame:
+        """t-tests of linear hypotheses on the fixed effects with small-sample df.
+
+        Parameters
+        ----------
+        hypothesis : str or array_like
+            ``"Days = 5"``, ``"Intercept + 5*Days = 300, Days = 0"`` (one test per
+            equation, as statsmodels' ``t_test``), or a contrast matrix (r, p) tested
+            against 0.
+        ddf : {"satterthwaite", "kenward-roger"}
+            lmerTest's Satterthwaite df, or Kenward and Roger's (pbkrtest's) df with
+            their adjusted standard error (REML fits, one grouping factor).
+        alpha : float
+            The interval covers ``1 − alpha``.
+
+        Returns
+        -------
+        DataFrame
+            One row per equation: ``Coef.`` (``Lβ̂``), ``Std.Err.``, ``df``, ``t``,
+            ``P>|t|`` and the interval.
+        """
+        name = check_ddf(ddf, self.design, self.fit.method)
+        if not 0 < alpha < 1:
+            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+        contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
+        return contrast_tests(self.stats, self.design, self.fit, contrasts, name, alpha)
+
+    def fe_tests(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Test every fixed effect against 0 (lmerTest's coefficient table).
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger"}
+
+        Returns
+        -------
+        DataFrame
+            Indexed by fixed-effect name: ``Coef.``, ``Std.Err.``, ``df``, ``t``, ``P>|t|``.
+        """
+        table = self.t_test(np.eye(self.k_fe), ddf)
+        table.index = list(self.design.xnames)
+        return table[["Coef.", "Std.Err.", "df", "t", "P>|t|"]]
+
     @cached_property
     def fittedvalues(self) -> np.ndarray:
         """``Xβ̂ + Zb̂`` on the fitted rows (conditional modes included, as statsmodels)."""
@@ -331,20 +377,27 @@ class MixedLMPointResults(FittedModel):
         coef = np.array([float(v) for v in values.values()])
         return pd.DataFrame({"Coef.": coef, "Std.Err.": se}, index=list(values))
 
-    def summary(self, cov_scale: str = "var") -> Summary:
+    def summary(self, cov_scale: str = "var", ddf: str | None = None) -> Summary:
         """Statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval.
 
         Parameters
         ----------
         cov_scale : {"var", "sd"}
             Report variances/covariances (statsmodels) or SDs/correlations (lme4).
+        ddf : {None, "satterthwaite", "kenward-roger"}
+            None: z-tests (statsmodels). Otherwise t-tests with that df (lmerTest): the
+            columns become ``Coef.``, ``Std.Err.``, ``df``, ``t``, ``P>|t|`` and the interval.
         """
         fe, se = self.fe_params, self.bse_fe
-        z = fe / se
-        table = pd.DataFrame({
-            "Coef.": fe, "Std.Err.": se, "z": z, "P>|z|": 2 * sps.norm.sf(np.abs(z)),
-            "[0.025": fe - 1.959964 * se, "0.975]": fe + 1.959964 * se,
-        })
+        if ddf is None:
+            z = fe / se
+            table = pd.DataFrame({
+                "Coef.": fe, "Std.Err.": se, "z": z, "P>|z|": 2 * sps.norm.sf(np.abs(z)),
+                "[0.025": fe - 1.959964 * se, "0.975]": fe + 1.959964 * se,
+            })
+        else:
+            table = self.t_test(np.eye(self.k_fe), ddf)
+            table.index = list(self.design.xnames)
         cov_rows = self.cov_table(cov_scale)
         if self.family.has_scale:
             cov_rows = cov_rows.drop(index=cov_rows.index[len(cov_params(self.design))])

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["gradient_jacobian", "hessian"]
+__all__ = ["gradient_jacobian", "hessian", "richardson_hessian", "richardson_jacobian"]
 
 
 def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, step: np.ndarray,
@@ -67,3 +67,51 @@ def gradient_jacobian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
         e[i] = step[i]
         H[:, a] = (grad(x + e)[idx] - grad(x - e)[idx]) / (2 * step[i])
     return 0.5 * (H + H.T)
+
+
+def richardson_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, step: np.ndarray
+                       ) -> np.ndarray:
+    """Central-difference Hessian at steps ``h`` and ``h/2``, extrapolated: O(h⁴) error.
+
+    Parameters
+    ----------
+    fun : callable
+        Scalar function of a vector.
+    x : ndarray, shape (n,)
+    step : ndarray, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+    """
+    return (4.0 * hessian(fun, x, step / 2) - hessian(fun, x, step)) / 3.0
+
+
+def _central_jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                      step: np.ndarray) -> np.ndarray:
+    """Central differences of a vector function, shape (n, *fun(x).shape)."""
+    out = []
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = step[i]
+        out.append((np.asarray(fun(x + e)) - np.asarray(fun(x - e))) / (2 * step[i]))
+    return np.stack(out)
+
+
+def richardson_jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                        step: np.ndarray) -> np.ndarray:
+    """Differentiate an array-valued ``fun`` in each coordinate (Richardson-extrapolated).
+
+    Parameters
+    ----------
+    fun : callable
+        Array-valued function of a vector.
+    x : ndarray, shape (n,)
+    step : ndarray, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (n, *fun(x).shape)
+        Entry ``i`` is ``∂fun/∂x_i``.
+    """
+    return (4.0 * _central_jacobian(fun, x, step / 2) - _central_jacobian(fun, x, step)) / 3.0
