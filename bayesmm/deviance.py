@@ -39,6 +39,7 @@ __all__ = [
     "deviance",
     "deviance_and_gradient",
     "deviance_gradient",
+    "ml_deviance_at_scale",
     "n_penalised",
     "profile",
     "profiled_df",
@@ -174,26 +175,72 @@ def criterion(prof: Profile | BlockedProfile, theta: np.ndarray, stats: Stats,
     return float(dev)
 
 
-def _lambda_gradient(prof: Profile, stats: SuffStats, method: Method) -> np.ndarray:
-    """Gradient of the profiled criterion with respect to the entries of Λ, shape (m, m)."""
+def _lambda_gradient_parts(prof: Profile, stats: SuffStats, with_A: bool
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of ``Σ log|M_b|``, ``r²`` and (``with_A``) ``log|A|`` in Λ, each (m, m)."""
     lam, m = prof.lam, prof.lam.shape[0]  # (m, m)
     K = stats.ZtZ  # (B, m, m)
     eye = np.broadcast_to(np.eye(m), K.shape)
     Minv = np.linalg.solve(np.swapaxes(prof.chol_M, 1, 2), np.linalg.solve(prof.chol_M, eye))
     KL = np.matmul(K, lam)  # (B, m, m)  K Λ
     KLM = np.matmul(KL, Minv)  # (B, m, m)  K Λ M⁻¹
-    grad = 2.0 * KLM.sum(axis=0)  # ∂ Σ log|M_b|
+    g_logM = 2.0 * KLM.sum(axis=0)  # ∂ Σ log|M_b|
     resid = stats.Zty - np.einsum("bmp,p->bm", stats.ZtX, prof.beta)  # (B, m)  Zᵀ(y − Xβ̂)
     u = np.einsum("bij,bj->bi", Minv, resid @ lam)  # (B, m)  û = M⁻¹Λᵀ Zᵀ(y − Xβ̂)
     w = resid - np.einsum("bij,bj->bi", KL, u)  # (B, m)  Zᵀ(y − Xβ̂ − ZΛû)
-    grad += (profiled_df(stats, method) / prof.r2) * (-2.0 * w.T @ u)  # df ∂ log r²
-    if method != "ml":
-        C = np.matmul(np.matmul(stats.ZtX, np.linalg.inv(prof.A)),
-                      np.swapaxes(stats.ZtX, 1, 2))  # (B, m, m)
-        LM = np.matmul(lam, Minv)  # (B, m, m)  Λ M⁻¹
-        D = np.matmul(np.matmul(np.swapaxes(LM, 1, 2), C), LM)  # (B, m, m)  M⁻¹ΛᵀCΛM⁻¹
-        grad -= 2.0 * (np.matmul(C, LM) - np.matmul(KL, D)).sum(axis=0)
-    return grad
+    g_r2 = -2.0 * w.T @ u
+    if not with_A:
+        return g_logM, g_r2, None
+    C = np.matmul(np.matmul(stats.ZtX, np.linalg.inv(prof.A)),
+                  np.swapaxes(stats.ZtX, 1, 2))  # (B, m, m)
+    LM = np.matmul(lam, Minv)  # (B, m, m)  Λ M⁻¹
+    D = np.matmul(np.matmul(np.swapaxes(LM, 1, 2), C), LM)  # (B, m, m)  M⁻¹ΛᵀCΛM⁻¹
+    return g_logM, g_r2, -2.0 * (np.matmul(C, LM) - np.matmul(KL, D)).sum(axis=0)
+
+
+def _lambda_gradient(prof: Profile, stats: SuffStats, method: Method) -> np.ndarray:
+    """Gradient of the profiled criterion with respect to the entries of Λ, shape (m, m)."""
+    g_logM, g_r2, g_logA = _lambda_gradient_parts(prof, stats, method != "ml")
+    grad = g_logM + (profiled_df(stats, method) / prof.r2) * g_r2  # df ∂ log r²
+    return grad if g_logA is None else grad + g_logA
+
+
+def ml_deviance_at_scale(theta: np.ndarray, stats: Stats, scale: float
+                         ) -> tuple[float, np.ndarray, float]:
+    """Unprofiled ML deviance at ``(θ, σ²)`` with its gradients in θ and in σ.
+
+    ``D = Σ log|M_b| + r²/σ² + N log(2πσ²)``, so ``∂D/∂σ = 2N/σ − 2r²/σ³``. Exact in θ for
+    one factor and for scalar terms, central differences otherwise.
+
+    Returns
+    -------
+    tuple of (float, ndarray, float)
+        ``D``, ``∂D/∂θ`` (n_theta,) and ``∂D/∂σ``; ``(inf, nan, nan)`` off the domain.
+    """
+    theta = np.asarray(theta, dtype=float)
+    try:
+        prof = profile(theta, stats)
+        if isinstance(stats, BlockedStats):
+            if not scalar_terms(stats):
+                raise NotImplementedError
+            g_logM, _, g_r2 = blocked_gradient_parts(prof, stats)  # type: ignore[arg-type]
+            grad = g_logM + g_r2 / scale
+        else:
+            G_logM, G_r2, _ = _lambda_gradient_parts(prof, stats, False)  # type: ignore[arg-type]
+            G = G_logM + G_r2 / scale  # (m, m)
+            tmap = stats.tmap
+            grad = np.bincount(tmap.index, weights=G[tmap.rows, tmap.cols],
+                               minlength=tmap.n_theta)
+    except np.linalg.LinAlgError:
+        return np.inf, np.full(theta.shape, np.nan), np.nan
+    except NotImplementedError:
+        step = 1e-6 * np.maximum(1.0, np.abs(theta))
+        grad = np.array([(deviance(theta + e, stats, "ml", scale)
+                          - deviance(theta - e, stats, "ml", scale)) / (2 * h)
+                         for e, h in zip(np.diag(step), step, strict=True)])
+    value = criterion(prof, theta, stats, "ml", scale)
+    sigma = np.sqrt(scale)
+    return value, grad, 2 * stats.n_obs / sigma - 2 * prof.r2 / sigma**3
 
 
 def deviance_gradient(theta: np.ndarray, stats: Stats, method: Method = "reml"

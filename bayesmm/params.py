@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .covariance import lambda_from_theta, theta_map
 from .design import Design, FactorDesign
 
-__all__ = ["CovParam", "cov_params", "re_names"]
+__all__ = ["CovParam", "cov_params", "psis_from_theta", "re_names"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,15 @@ def cov_values(
     else:
         out["Scale"] = scale
     return out
+
+
+def psis_from_theta(design: Design, theta: np.ndarray, scale: float) -> list[np.ndarray]:
+    """Ψ of every factor, (q_f, q_f) each, from the joint θ and σ²."""
+    out, start = [], 0
+    for f in design.factors:
+        tmap = theta_map(f)
+        lam = lambda_from_theta(theta[start:start + tmap.n_theta], tmap)  # (q, q)
+        out.append(scale * lam @ lam.T)
+        start += tmap.n_theta
+    return out
+

@@ -10,15 +10,16 @@ import pandas as pd
 from scipy import stats as sps
 
 from .contrasts import parse_contrasts
-from .covariance import lambda_from_theta, theta_map
 from .design import Design
 from .errors import SpecificationError
 from .families import Family, get_family
+from .infer.bootstrap import bootstrap_replicates
 from .infer.ddf import check_ddf, contrast_tests
 from .infer.information import cov_param_se, statsmodels_cov_params
+from .infer.likelihood_profile import profile_intervals
 from .infer.optimize import PointFit
 from .newdata import require_rows
-from .params import cov_params, cov_values, re_names
+from .params import cov_params, cov_values, psis_from_theta, re_names
 from .report import Summary
 from .spec import ModelSpec
 from .suffstats import SuffStats
@@ -121,13 +122,7 @@ class MixedLMPointResults(FittedModel):
     @cached_property
     def psis(self) -> list[np.ndarray]:
         """Ψ of every factor, (q_f, q_f)."""
-        out, start = [], 0
-        for f in self.design.factors:
-            tmap = theta_map(f)
-            lam = lambda_from_theta(self.fit.theta[start : start + tmap.n_theta], tmap)
-            out.append(self.fit.scale * lam @ lam.T)
-            start += tmap.n_theta
-        return out
+        return psis_from_theta(self.design, self.fit.theta, self.fit.scale)
 
     @cached_property
     def bse_cov(self) -> pd.Series:
@@ -277,12 +272,70 @@ class MixedLMPointResults(FittedModel):
         """Two-sided normal p-values of :attr:`tvalues`."""
         return pd.Series(2 * sps.norm.sf(np.abs(self.tvalues)), index=self.params.index)
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Wald intervals ``params ± z_{1-α/2} bse``; columns 0 and 1, as statsmodels."""
+    def conf_int(self, alpha: float = 0.05, method: str = "wald", nsim: int = 500,
+                 seed: int | None = None, progressbar: bool | None = None) -> pd.DataFrame:
+        """Confidence intervals; columns 0 and 1, as statsmodels.
+
+        Parameters
+        ----------
+        alpha : float
+            The intervals cover ``1 − alpha``.
+        method : {"wald", "profile", "boot"}
+            ``"wald"``: ``params ± z bse`` on :attr:`params`' rows (statsmodels).
+            ``"profile"``: lme4's profile-likelihood intervals (the ML deviance, whatever
+            the fit's criterion) for the fixed effects, every ``SD``/``Corr`` row and the
+            ``Residual SD``. ``"boot"``: percentile intervals of a parametric bootstrap
+            (:meth:`bootstrap`) on the same rows.
+        nsim, seed, progressbar
+            The bootstrap's replicates, seed and progress bar (``"boot"`` only).
+
+        Returns
+        -------
+        DataFrame
+        """
         if not 0 < alpha < 1:
             raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
-        z = sps.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
+        if method == "wald":
+            z = sps.norm.ppf(1 - alpha / 2)
+            return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
+        if method not in ("profile", "boot"):
+            raise SpecificationError(
+                f"method: expected 'wald', 'profile' or 'boot'; received {method!r}.")
+        self._require_gaussian(f"method={method!r}")
+        if method == "profile":
+            names, _, limits = profile_intervals(self.stats, self.design, alpha)
+            return pd.DataFrame(limits, index=names, columns=[0, 1])
+        reps = self.bootstrap(nsim, seed, progressbar)
+        return reps.quantile([alpha / 2, 1 - alpha / 2]).T.set_axis([0, 1], axis=1)
+
+    def bootstrap(self, nsim: int = 500, seed: int | None = None,
+                  progressbar: bool | None = None) -> pd.DataFrame:
+        """Parametric bootstrap replicates (lme4's ``bootMer``).
+
+        Simulates ``nsim`` responses from the fit and refits each by the fit's criterion
+        on its sufficient statistics.
+
+        Parameters
+        ----------
+        nsim : int
+        seed : int, optional
+        progressbar : bool, optional
+            Default: shown when a person is watching.
+
+        Returns
+        -------
+        DataFrame, shape (nsim, k)
+            Fixed effects, ``SD``/``Corr`` rows and ``Residual SD`` of every replicate.
+        """
+        self._require_gaussian("bootstrap")
+        names, reps = bootstrap_replicates(self.design, self.fit, nsim, seed, progressbar)
+        return pd.DataFrame(reps, columns=names)
+
+    def _require_gaussian(self, what: str) -> None:
+        if self.family.name != "gaussian":
+            raise SpecificationError(
+                f"{what}: implemented for Gaussian models; received family="
+                f"{self.design.family!r}. Use method='wald' or the posterior.")
 
     def t_test(self, hypothesis: str | np.ndarray, ddf: str = "satterthwaite",
                alpha: float = 0.05) -> pd.DataFrame:
