@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import SpecificationError
 
-__all__ = ["Contrasts", "parse_contrasts"]
+__all__ = ["Contrasts", "parse_contrasts", "substitute_names"]
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,23 @@ def _evaluate(node: ast.AST, slots: dict[str, int], p: int, text: str) -> _Linea
     raise bad(f"unsupported syntax {ast.dump(node)[:40]!r}")
 
 
-def _equation(text: str, names: Sequence[str]) -> tuple[np.ndarray, float]:
-    """One equation → ``(L row, rhs)``."""
+def substitute_names(text: str, names: Sequence[str]) -> tuple[str, dict[str, int]]:
+    """Replace each whole name in ``text`` by ``_b<i>`` (longest first); slot → index.
+
+    Names may hold brackets, colons or spaces (``Cu[Cu035]``, ``Subject SD``).
+    """
     slots: dict[str, int] = {}
-    expr = text
     for i in sorted(range(len(names)), key=lambda j: -len(names[j])):
         pattern = r"(?<![\w\]\[.])" + re.escape(names[i]) + r"(?![\w\[])"
-        expr, hits = re.subn(pattern, f" _b{i} ", expr)
+        text, hits = re.subn(pattern, f" _b{i} ", text)
         if hits:
             slots[f"_b{i}"] = i
+    return text, slots
+
+
+def _equation(text: str, names: Sequence[str]) -> tuple[np.ndarray, float]:
+    """One equation → ``(L row, rhs)``."""
+    expr, slots = substitute_names(text, names)
     sides = expr.split("=")
     if len(sides) > 2:
         raise SpecificationError(f"hypothesis: expected at most one '=' per equation; "

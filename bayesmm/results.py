@@ -15,6 +15,7 @@ import xarray as xr
 from . import plots
 from .diagnostics import RHAT_MAX, Diagnostics, diagnose
 from .errors import SpecificationError
+from .hypothesis import hypothesis_table
 from .infer.effects import factor_chol, group_loglik
 from .infer.nuts import add_log_likelihood, with_groups
 from .infer.point import point_fit, point_methods
@@ -142,6 +143,29 @@ class MixedLMResults(FittedModel):
         hdi = az.hdi(self.draws_table(), hdi_prob=1 - alpha)
         rows = {k: hdi[k].values for k in hdi.data_vars}
         return pd.DataFrame(rows, index=[0, 1]).T
+
+    def hypothesis(self, hypothesis: str | list[str], alpha: float = 0.05) -> pd.DataFrame:
+        """Brms' ``hypothesis()``: posterior tests of (non-)linear hypotheses.
+
+        Parameters
+        ----------
+        hypothesis : str or list of str
+            ``"Days > 5"``, ``"Intercept + 5 * Days = 300"``, ``"Subject SD > Residual SD"``:
+            names are the summary's rows on either scale (``Subject Var`` or ``Subject SD``).
+        alpha : float
+            ``1 − alpha`` intervals (one-sided for ``<`` and ``>``, as brms).
+
+        Returns
+        -------
+        DataFrame
+            ``Hypothesis``, ``Estimate``, ``Est.Error``, ``CI.Lower``, ``CI.Upper``,
+            ``Evid.Ratio``, ``Post.Prob`` and ``Star`` (see :mod:`bayesmm.hypothesis`).
+        """
+        rows = {}
+        for scale in ("var", "sd"):
+            table = self.draws_table(scale)
+            rows.update({k: np.asarray(v).ravel() for k, v in table.data_vars.items()})
+        return hypothesis_table(hypothesis, rows, alpha)
 
     def group_log_likelihood(self) -> xr.DataArray:
         """Marginal log-likelihood of each group's data per draw (random effects integrated out).

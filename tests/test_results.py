@@ -165,3 +165,14 @@ def test_posterior_params_bse_and_conf_int_are_the_draws_summaries(nba_fit):
         width = ci.loc[row, 1] - ci.loc[row, 0]
         k = int(np.floor(0.9 * draws.size))  # ArviZ's HDI: the shortest of k + 1 draws
         assert width == pytest.approx((draws[k:] - draws[: draws.size - k]).min(), rel=1e-9)
+
+
+def test_hypothesis_reads_the_summary_rows_on_both_scales(nba_fit):
+    sd, var = nba_fit.draws_table("sd"), nba_fit.draws_table("var")
+    table = nba_fit.hypothesis(["Minutes > 0", "Team SD > Residual SD", "Team Var = Scale"])
+    minutes = sd["Minutes"].values.ravel()
+    assert table["Post.Prob"][0] == pytest.approx((minutes > 0).mean())
+    ratio = (sd["Team SD"] - sd["Residual SD"]).values.ravel()
+    assert table["Post.Prob"][1] == pytest.approx((ratio > 0).mean())
+    diff = (var["Team Var"] - var["Scale"]).values.ravel()
+    assert table["Estimate"][2] == pytest.approx(diff.mean())
