@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import arviz as az
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import plots
+from . import interpret, plots
 from .diagnostics import RHAT_MAX, Diagnostics, diagnose
 from .errors import SpecificationError
 from .hypothesis import hypothesis_table
@@ -166,6 +167,38 @@ class MixedLMResults(FittedModel):
             table = self.draws_table(scale)
             rows.update({k: np.asarray(v).ravel() for k, v in table.data_vars.items()})
         return hypothesis_table(hypothesis, rows, alpha)
+
+    def _data(self) -> pd.DataFrame:
+        if self.recipe is None or not isinstance(self.recipe.data, pd.DataFrame):
+            raise SpecificationError("the data: this result keeps no pandas DataFrame (a Dask "
+                                     "fit); build predictions with predict(new_data).")
+        return self.recipe.data
+
+    def plot_predictions(self, covariate: str, by: str | None = None, kind: str = "mean",
+                         hdi_prob: float = 0.94, ax: plt.Axes | None = None) -> plt.Axes:
+        """Bambi's ``plot_predictions``: the prediction against ``covariate``.
+
+        Other columns are held at their mean (numeric) or most frequent value; grouping
+        factors not named in ``by`` at an unseen level (population level). ``by`` draws
+        one line per level (a grouping factor: each group's own effects).
+        """
+        return interpret.plot_predictions(self, self._data(), covariate, by, kind, hdi_prob, ax)
+
+    def plot_comparisons(self, contrast: str, conditional: str | None = None,
+                         values: tuple | None = None, hdi_prob: float = 0.94,
+                         ax: plt.Axes | None = None) -> plt.Axes:
+        """Bambi's ``plot_comparisons``: the difference between two values of ``contrast``.
+
+        ``values`` defaults to (mean, mean + 1) for a numeric column and its first two levels
+        otherwise; ``conditional`` spreads the comparison over a second covariate.
+        """
+        return interpret.plot_comparisons(self, self._data(), contrast, conditional, values,
+                                          hdi_prob, ax)
+
+    def plot_slopes(self, wrt: str, conditional: str | None = None, hdi_prob: float = 0.94,
+                    ax: plt.Axes | None = None) -> plt.Axes:
+        """Bambi's ``plot_slopes``: ∂E[y]/∂``wrt`` over ``conditional`` (or ``wrt``)."""
+        return interpret.plot_slopes(self, self._data(), wrt, conditional, hdi_prob, ax)
 
     def group_log_likelihood(self) -> xr.DataArray:
         """Marginal log-likelihood of each group's data per draw (random effects integrated out).
