@@ -22,6 +22,7 @@ from ..deviance import (
     random_effect_means,
     scale_hat,
 )
+from ..errors import FitError
 from .numdiff import gradient_jacobian
 
 __all__ = ["PointFit", "fit_point", "SINGULAR_TOL"]
@@ -294,7 +295,14 @@ def fit_point(stats: Stats, method: Method = "reml") -> PointFit:
     interior = (~tmap.on_diagonal | (theta > SINGULAR_TOL)) & (np.abs(theta) < THETA_MAX)
     if not blocked:  # the Newton polish needs the exact gradient
         theta = _newton_polish(fun, jac, theta, interior, tmap.on_diagonal)
-    prof = profile(theta, stats)
+    try:
+        prof = profile(theta, stats)
+    except np.linalg.LinAlgError as err:  # every start ended where M or A is singular
+        raise FitError(
+            f"method={method!r}: the profiled deviance is undefined at the optimiser's end "
+            f"point (θ = {np.round(theta, 6).tolist()}: {err}); the fixed-effects matrix may "
+            "be rank-deficient within groups. Drop collinear columns or use method='map'."
+        ) from err
     best = criterion(prof, theta, stats, method)
     # an SD a thousand times the residual SD is the criterion running off to infinity (MAP
     # with two groups: blme's penalty exactly cancels the REML likelihood's decay), not an

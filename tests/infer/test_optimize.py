@@ -168,3 +168,19 @@ def test_map_with_two_groups_has_no_optimum_and_says_so():
     assert not fit.converged and fit.fit.theta[0] >= 999
     assert "Not converged" in str(fit.summary())
     assert model.fit(method="reml").converged
+
+
+def test_a_singular_end_point_raises_a_fit_error_naming_the_method(data, monkeypatch):
+    """The final profile failing (M or A singular) is a FitError, not a raw LinAlgError."""
+    import bayesmm as bmm
+    from bayesmm.errors import FitError
+    from bayesmm.infer import optimize as opt
+
+    stats = bmm.mixedlm("Yield ~ 1", data("Dyestuff"), groups="Batch").stats
+
+    def singular(theta, stats):
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+    monkeypatch.setattr(opt, "profile", singular)
+    with pytest.raises(FitError, match="method='reml'.*Drop collinear columns"):
+        opt.fit_point(stats, "reml")
