@@ -383,8 +383,8 @@ class MixedLMResults(FittedModel):
         return {"divergences": d.divergences, "max_rhat": d.max_rhat,
                 "min_ess_bulk": d.min_ess_bulk}
 
-    def summary(self, hdi_prob: float = 0.94, reml: bool = True, cov_scale: str = "var"
-                ) -> Summary:
+    def summary(self, hdi_prob: float = 0.94, reml: bool = True, cov_scale: str = "var",
+                ddf: str | None = None) -> Summary:
         """Posterior mean/SD/HDI, R-hat and bulk ESS beside the REML estimates.
 
         Parameters
@@ -395,6 +395,9 @@ class MixedLMResults(FittedModel):
             Add the REML ``Coef.`` and ``Std.Err.`` columns.
         cov_scale : {"var", "sd"}
             Variances/covariances (statsmodels) or SDs/correlations (lme4, brms).
+        ddf : {None, "satterthwaite", "kenward-roger"}
+            Add the REML fit's t-test df and p-value columns with these df (lmerTest); for
+            Kenward-Roger its ``Std.Err.`` is the adjusted one.
         """
         with np.errstate(invalid="ignore", divide="ignore"):
             s = az.summary(self.draws_table(cov_scale), hdi_prob=hdi_prob, round_to="none")
@@ -404,11 +407,12 @@ class MixedLMResults(FittedModel):
             "R-hat": s["r_hat"], "ESS bulk": s["ess_bulk"].round().astype("Int64"),
         })
         if reml and self.reml is not None:
-            point = pd.concat([self.reml.summary().table.iloc[: len(self.design.xnames)],
-                               self.reml.cov_table(cov_scale)])
+            fe = self.reml.summary(ddf=ddf).table.iloc[: len(self.design.xnames)]
+            point = pd.concat([fe, self.reml.cov_table(cov_scale)])
             label = self.reml.fit.method.upper()
-            table[f"{label} Coef."] = point["Coef."].reindex(table.index)
-            table[f"{label} Std.Err."] = point["Std.Err."].reindex(table.index)
+            columns = ["Coef.", "Std.Err."] + ([] if ddf is None else ["df", "P>|t|"])
+            for col in columns:
+                table[f"{label} {col}"] = point[col].reindex(table.index)
         diag = self.diagnostics()
         problems = self.sampling.problems()
         post = self.posterior

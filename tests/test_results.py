@@ -176,3 +176,13 @@ def test_hypothesis_reads_the_summary_rows_on_both_scales(nba_fit):
     assert table["Post.Prob"][1] == pytest.approx((ratio > 0).mean())
     diff = (var["Team Var"] - var["Scale"]).values.ravel()
     assert table["Estimate"][2] == pytest.approx(diff.mean())
+
+
+def test_summary_ddf_adds_the_reml_fits_kenward_roger_columns(nba_fit):
+    table = nba_fit.summary(ddf="kenward-roger").table
+    kr = nba_fit.reml.fe_tests("kenward-roger")
+    np.testing.assert_allclose(table.loc[["Intercept", "Minutes"], "REML df"], kr["df"])
+    np.testing.assert_allclose(table.loc[["Intercept", "Minutes"], "REML Std.Err."],
+                               kr["Std.Err."])
+    assert np.isnan(table.loc["Team Var", "REML df"])
+    assert "REML df" not in nba_fit.summary().table.columns
