@@ -2,14 +2,8 @@
 # (pbkrtest through lmerTest) t-tests of every fixed effect, and one contrast per model.
 # Run: Rscript benchmarks/r/ddf_reference.R ../shared/data
 suppressPackageStartupMessages({library(lmerTest)})
-args <- commandArgs(trailingOnly = TRUE)
-dir <- if (length(args)) args[1] else "../shared/data"
-rd <- function(f) read.csv(file.path(dir, f))
-sleep <- rd("sleepstudy.csv"); sleep$Subject <- factor(sleep$Subject)
-diet <- rd("dietox.csv"); diet$Pig <- factor(diet$Pig)
-orth <- rd("Orthodont.csv")
-ergo <- rd("ergoStool.csv"); ergo$Subject <- factor(ergo$Subject)
-pen <- rd("Penicillin.csv")
+source(file.path(dirname(sub("--file=", "", grep("--file=", commandArgs(), value = TRUE))),
+              "data.R"))
 models <- list(
   sleepstudy = lmer(Reaction ~ Days + (Days | Subject), sleep),
   sleepstudy_ml = lmer(Reaction ~ Days + (Days | Subject), sleep, REML = FALSE),
