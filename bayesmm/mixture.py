@@ -23,9 +23,10 @@ from .build.mixture import (
 from .design import Design, fixed_design, make_design
 from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
-from .infer.flat_nutpie import StopRule, sample_flat_nutpie
+from .infer.flat_nutpie import StopRule
 from .infer.nuts import add_observed_data, clean_idata, default_sampler, with_groups
 from .infer.options import NutsOptions
+from .infer.samplers import Start, get_sampler
 from .newdata import factor_codes
 from .progress import resolve_progressbar
 from .report import Summary
@@ -154,7 +155,8 @@ class MixtureModel:
                            progressbar=resolve_progressbar(progressbar),
                            sampler=sampler or default_sampler(marginal=True),
                            target_accept=target_accept, max_draws=max_draws)
-        if max_draws is not None and opts.sampler != "nutpie":
+        nuts = get_sampler(opts.sampler)
+        if max_draws is not None and not nuts.can_extend(Start(low_dimensional=True)):
             raise SpecificationError(
                 "max_draws: a run that extends itself until it converges needs nutpie; "
                 f"received sampler={opts.sampler!r}. Install nutpie or pass max_draws=None "
@@ -162,35 +164,18 @@ class MixtureModel:
         # start every chain at the EM posterior mode: mixtures are multimodal and a
         # jittered start can leave chains in minor modes
         em = fit_em(d.y, d.X, self.k, self.priors, self.order, n_restarts, random_seed)
-        initvals = mixture_initvals(d, self.order, em.beta, em.sigma, em.w)
+        start = Start(low_dimensional=True,
+                      initvals=mixture_initvals(d, self.order, em.beta, em.sigma, em.w))
         model = build_mixture(d, self.k, self.priors, self.order)
-        idata = _sample(model, initvals, opts)
+        # NUTS from the EM mode. On galaxies (K = 3, 4 × 2000 draws,
+        # benchmarks/mixture_mixing.py) a refit took 24 s (min bulk ESS 1052) with nutpie and
+        # 50 s (1113) with PyMC's sampler on 2 cores; first fits, compilation included, 95 s
+        # and 142 s
+        idata = nuts.sample(model, opts, start)
         res = MixtureResults(d, self.k, self.order, add_observed_data(clean_idata(idata), d), em)
-        if "log_likelihood" not in idata.groups():  # nutpie's trace holds the posterior only
+        if "log_likelihood" not in idata.groups():  # the samplers' traces hold the posterior
             idata.add_groups(log_likelihood=res.pointwise_log_likelihood())
         return res
-
-
-def _sample(model: pm.Model, initvals: dict[str, np.ndarray], opts: NutsOptions
-            ) -> az.InferenceData:
-    """NUTS from the EM mode: nutpie on the cached flat density, or PyMC's sampler.
-
-    The mixture has few continuous parameters, like the marginal build, so
-    :func:`~bayesmm.infer.nuts.default_sampler` picks nutpie for it when installed. On
-    galaxies (K = 3, 4 × 2000 draws, ``benchmarks/mixture_mixing.py``) a refit took 24 s
-    (min bulk ESS 1052) with nutpie and 50 s (1113) with PyMC's sampler on 2 cores; the
-    first fits, compilation included, 95 s and 142 s.
-    """
-    if opts.sampler == "nutpie":
-        for name, value in initvals.items():  # nutpie's chains start near this mode
-            model.set_initval(model[name], value)
-        return sample_flat_nutpie(model, opts)
-    with model:
-        return pm.sample(draws=opts.draws, tune=opts.tune, chains=opts.chains,
-                         initvals=initvals, init="adapt_diag", cores=opts.cores,
-                         random_seed=opts.random_seed, progressbar=opts.progressbar,
-                         target_accept=opts.target_accept, compute_convergence_checks=False,
-                         idata_kwargs={"log_likelihood": True})
 
 
 def mixture(formula: str, data: pd.DataFrame, k: int = 2, **kwargs: Any) -> MixtureModel:

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import arviz as az
 import numpy as np
-import pymc as pm
 import xarray as xr
 
 from ..build.common import effect_dims
@@ -24,9 +23,8 @@ from ..newdata import require_rows
 from ..priors import Prior
 from ..suffstats import SuffStats
 from .effects import draw_beta, draw_effects, pointwise_loglik
-from .flat_nutpie import sample_flat_nutpie
 from .options import NutsOptions
-from .warmstart import warm_start
+from .samplers import Start, get_sampler
 
 __all__ = ["with_groups", "add_observed_data", "clean_idata", "default_sampler",
            "sample_nuts"]
@@ -84,56 +82,6 @@ def add_observed_data(idata: az.InferenceData, design: Design) -> az.InferenceDa
     return idata
 
 
-def _sample_pymc(model: pm.Model, options: NutsOptions, warm: bool = False
-                 ) -> az.InferenceData:
-    """PyMC's NUTS (or numpyro through PyMC).
-
-    With ``warm`` (the marginal build: few parameters), PyMC's sampler starts at the mode
-    with a mass matrix from the curvature there (:mod:`bayesmm.infer.warmstart`).
-    Numpyro runs its chains vectorised on one device (JAX sees one CPU device unless told
-    otherwise, and its default parallel chains would fall back to a sequential loop with a
-    warning).
-    """
-    extra: dict = {"nuts_sampler_kwargs": {"chain_method": "vectorized"}} \
-        if options.sampler == "numpyro" else {}
-    start = warm_start(model, options.chains, options.target_accept, options.random_seed) \
-        if warm and options.sampler == "pymc" else None
-    if start is not None:  # target_accept is the step's own
-        extra = {"step": start.step, "initvals": start.initvals}
-    else:
-        extra["target_accept"] = options.target_accept
-    with model:
-        return pm.sample(
-            draws=options.draws,
-            tune=options.tune,
-            chains=options.chains,
-            cores=options.cores,
-            random_seed=options.random_seed,
-            progressbar=options.progressbar,
-            nuts_sampler=options.sampler,
-            compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": False},
-            **extra,
-        )
-
-
-def _sample_nutpie(model: pm.Model, options: NutsOptions, warm: bool = False
-                   ) -> az.InferenceData:
-    """Sample with nutpie's numba backend: the whole trajectory runs in compiled code.
-
-    Chains start at the model's initial point without jitter: nutpie's jittered start
-    draws from the LKJ prior inside a Rust thread, which fails on read-only arrays. Its own
-    adaptation needs no warm start (``warm`` is ignored).
-    """
-    import nutpie
-
-    compiled = nutpie.compile_pymc_model(model, backend="numba", jitter_rvs=set())
-    return nutpie.sample(compiled, draws=options.draws, tune=options.tune,
-                         chains=options.chains, cores=options.cores or 2,
-                         seed=options.random_seed, progress_bar=options.progressbar,
-                         target_accept=options.target_accept, save_warmup=False)
-
-
 def sample_nuts(
     design: Design,
     priors: dict[str, Prior],
@@ -174,16 +122,13 @@ def sample_nuts(
     model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
     if options.sampler is None:
         options = replace(options, sampler=default_sampler(use_marginal))
-    if options.max_draws is not None and not (options.sampler == "nutpie" and use_marginal):
+    sampler, start = get_sampler(options.sampler), Start(low_dimensional=use_marginal)
+    if options.max_draws is not None and not sampler.can_extend(start):
         raise SpecificationError(
             "max_draws: a run that extends itself needs nutpie on the marginal build; "
             f"received sampler={options.sampler!r} on the "
             f"{'marginal' if use_marginal else 'latent'} build. Pass max_draws=None.")
-    if options.sampler == "nutpie" and use_marginal:
-        idata = sample_flat_nutpie(model, options)
-    else:
-        sample = _sample_nutpie if options.sampler == "nutpie" else _sample_pymc
-        idata = sample(model, options, warm=use_marginal)
+    idata = sampler.sample(model, options, start)
     idata = clean_idata(idata)
     add_observed_data(idata, design)
     if use_marginal:

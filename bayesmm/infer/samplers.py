@@ -1,0 +1,139 @@
+"""The NUTS samplers behind every fit, one small interface: :class:`Sampler`.
+
+A sampler turns a PyMC model, the :class:`~bayesmm.infer.options.NutsOptions` and a
+:class:`Start` into an ``InferenceData``. Two implementations:
+
+* :class:`PyMCSampler` — PyMC's own NUTS, or numpyro through ``pm.sample``; on a
+  low-dimensional model (the marginal build) PyMC's chains start at the posterior mode with
+  a mass matrix from the curvature there (:mod:`bayesmm.infer.warmstart`);
+* :class:`NutpieSampler` — nutpie's Rust NUTS: on a low-dimensional model on the cached
+  Numba density (:mod:`bayesmm.infer.flat_nutpie`, which can extend a run until it
+  converges), otherwise on nutpie's own compilation of the model.
+
+:data:`SAMPLERS` maps the ``sampler=`` names to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import arviz as az
+import numpy as np
+import pymc as pm
+
+from .flat_nutpie import sample_flat_nutpie
+from .options import NutsOptions
+from .warmstart import warm_start
+
+__all__ = ["NutpieSampler", "PyMCSampler", "SAMPLERS", "Sampler", "Start", "get_sampler"]
+
+
+@dataclass(frozen=True)
+class Start:
+    """How a model's chains begin.
+
+    Attributes
+    ----------
+    low_dimensional : bool
+        Few continuous parameters (the marginal build, mixtures): warm starts and nutpie's
+        cached flat density apply.
+    initvals : mapping, optional
+        Every chain starts here (a mixture's EM mode); otherwise the sampler chooses.
+    """
+
+    low_dimensional: bool = False
+    initvals: Mapping[str, np.ndarray] | None = field(default=None)
+
+
+class Sampler(Protocol):
+    """A NUTS implementation."""
+
+    name: str
+
+    def can_extend(self, start: Start) -> bool:
+        """Whether the run can extend itself until it converges (``max_draws``)."""
+        ...
+
+    def sample(self, model: pm.Model, options: NutsOptions, start: Start
+               ) -> az.InferenceData:
+        """Sample ``model``; the trace holds the posterior (no log-likelihood)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PyMCSampler:
+    """``pm.sample`` with PyMC's NUTS (``name="pymc"``) or numpyro's (``"numpyro"``)."""
+
+    name: str = "pymc"
+
+    def can_extend(self, start: Start) -> bool:
+        """Never: PyMC draws exactly ``draws``."""
+        return False
+
+    def sample(self, model: pm.Model, options: NutsOptions, start: Start
+               ) -> az.InferenceData:
+        """Sample with ``pm.sample``.
+
+        Numpyro runs its chains vectorised on one device (JAX sees one CPU device unless
+        told otherwise, and its default parallel chains would fall back to a sequential
+        loop with a warning).
+        """
+        extra: dict = ({"nuts_sampler_kwargs": {"chain_method": "vectorized"}}
+                       if self.name == "numpyro" else {})
+        warm = (warm_start(model, options.chains, options.target_accept, options.random_seed)
+                if start.low_dimensional and start.initvals is None and self.name == "pymc"
+                else None)
+        if warm is not None:  # target_accept is the step's own
+            extra.update(step=warm.step, initvals=warm.initvals)
+        else:
+            extra["target_accept"] = options.target_accept
+            if start.initvals is not None:
+                extra.update(initvals=dict(start.initvals), init="adapt_diag")
+        with model:
+            return pm.sample(draws=options.draws, tune=options.tune, chains=options.chains,
+                             cores=options.cores, random_seed=options.random_seed,
+                             progressbar=options.progressbar, nuts_sampler=self.name,
+                             compute_convergence_checks=False,
+                             idata_kwargs={"log_likelihood": False}, **extra)
+
+
+@dataclass(frozen=True)
+class NutpieSampler:
+    """nutpie's NUTS."""
+
+    name: str = "nutpie"
+
+    def can_extend(self, start: Start) -> bool:
+        """On the cached flat density (low-dimensional models) only."""
+        return start.low_dimensional
+
+    def sample(self, model: pm.Model, options: NutsOptions, start: Start
+               ) -> az.InferenceData:
+        """Sample on the cached flat density, or on nutpie's Numba compilation of the model.
+
+        Without the flat density, chains start at the model's initial point without
+        jitter: nutpie's jittered start draws from the LKJ prior inside a Rust thread,
+        which fails on read-only arrays.
+        """
+        for name, value in (start.initvals or {}).items():  # chains start near this point
+            model.set_initval(model[name], value)
+        if start.low_dimensional:
+            return sample_flat_nutpie(model, options)
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(model, backend="numba", jitter_rvs=set())
+        return nutpie.sample(compiled, draws=options.draws, tune=options.tune,
+                             chains=options.chains, cores=options.cores or 2,
+                             seed=options.random_seed, progress_bar=options.progressbar,
+                             target_accept=options.target_accept, save_warmup=False)
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "pymc": PyMCSampler("pymc"), "numpyro": PyMCSampler("numpyro"), "nutpie": NutpieSampler()}
+
+
+def get_sampler(name: str) -> Sampler:
+    """Look up the sampler registered as ``name`` (validated by :class:`NutsOptions`)."""
+    return SAMPLERS[name]
