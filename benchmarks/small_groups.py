@@ -94,11 +94,11 @@ def main() -> None:
             rows.append({"groups": n_groups, "method": method, "target": target,
                          "cell": f"{p:.3f} ({np.sqrt(p * (1 - p) / len(h)):.3f})"})
         print(f"{n_groups} groups: {args.datasets} data sets in {secs:.0f} s", flush=True)
-    table = pd.DataFrame(rows).pivot_table(index=["groups", "method"], columns="target",
-                                           values="cell", aggfunc="first")
-    print(f"\nCoverage of nominal 95% intervals (Monte Carlo SE), {args.datasets} data sets "
-          f"per row, bootstrap {args.nsim} replicates")
-    print(table[list(TRUTH)].fillna("").to_string())
+        table = pd.DataFrame(rows).pivot_table(index=["groups", "method"], columns="target",
+                                               values="cell", aggfunc="first")
+        print(f"\nCoverage of nominal 95% intervals (Monte Carlo SE), {args.datasets} data "
+              f"sets per row, bootstrap {args.nsim} replicates")
+        print(table[list(TRUTH)].fillna("").to_string(), flush=True)
 
 
 if __name__ == "__main__":
