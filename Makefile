@@ -31,7 +31,7 @@ test: $(VENV)/.installed-test
 
 # the edit loop: everything but the statistical-calibration (slow) tests
 test-fast: $(VENV)/.installed-test
-	$(PY) -m pytest -m "not slow" -x -q
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" -x -q
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check bayesmm tests benchmarks notebooks
