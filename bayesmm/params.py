@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .covariance import lambda_from_theta, theta_map
-from .design import Design, FactorDesign
+from .design import CovBlock, Design, FactorDesign
 
-__all__ = ["CovParam", "cov_params", "psis_from_theta", "re_names"]
+__all__ = ["CovParam", "block_of", "cov_params", "psis_from_theta", "re_names"]
 
 
 @dataclass(frozen=True)
@@ -117,4 +117,10 @@ def psis_from_theta(design: Design, theta: np.ndarray, scale: float) -> list[np.
         out.append(scale * lam @ lam.T)
         start += tmap.n_theta
     return out
+
+
+def block_of(design: Design, param: CovParam) -> CovBlock:
+    """Find the covariance block of ``design`` that holds ``param``."""
+    factor = design.factors[param.factor]
+    return next(b for b in factor.blocks if param.row in b.cols)
 

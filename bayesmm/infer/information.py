@@ -13,7 +13,7 @@ import numpy as np
 from ..covariance import theta_map
 from ..design import Design
 from ..deviance import Method, deviance, profile, residual_df
-from ..params import cov_params
+from ..params import block_of, cov_params
 from ..suffstats import SuffStats
 from .numdiff import hessian
 
@@ -24,8 +24,7 @@ def _theta_from_phi(phi: np.ndarray, scale: float, design: Design) -> np.ndarray
     """θ (in template order) from the reported Ψ entries φ and σ²."""
     psis = [np.zeros((f.q, f.q)) for f in design.factors]
     for value, p in zip(phi, cov_params(design), strict=True):
-        factor = design.factors[p.factor]
-        block = next(b for b in factor.blocks if p.row in b.cols)
+        block = block_of(design, p)
         if block.kind == "vc":  # one variance shared by every column of the component
             psis[p.factor][block.cols, block.cols] = value
         else:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..covariance import lambda_from_theta
 from ..design import Design
-from ..params import cov_params
+from ..params import block_of, cov_params
 from ..suffstats import SuffStats
 
 __all__ = ["KenwardRogerParts", "indicator_matrices", "kenward_roger_df", "kenward_roger_parts"]
@@ -53,7 +53,7 @@ def indicator_matrices(design: Design) -> np.ndarray:
     params = cov_params(design)
     E = np.zeros((len(params), factor.q, factor.q))
     for r, p in enumerate(params):
-        block = next(b for b in factor.blocks if p.row in b.cols)
+        block = block_of(design, p)
         if block.kind == "vc":  # one variance shared by the component's columns
             E[r, block.cols, block.cols] = 1.0
         else:

@@ -28,7 +28,7 @@ from ..blocked import BlockedStats
 from ..covariance import theta_map
 from ..design import Design
 from ..deviance import Stats, deviance, deviance_gradient, ml_deviance_at_scale
-from ..params import cov_params, cov_values, psis_from_theta
+from ..params import block_of, cov_params, cov_values, psis_from_theta
 from .optimize import fit_point
 
 __all__ = ["fixed_effect_stats", "profile_intervals", "sdcor_to_theta"]
@@ -47,7 +47,7 @@ def sdcor_to_theta(design: Design) -> Callable[[np.ndarray, float], np.ndarray]:
         for i, p in enumerate(params):
             if p.factor != k:
                 continue
-            block = next(b for b in factor.blocks if p.row in b.cols)
+            block = block_of(design, p)
             if block.kind == "vc" or p.row == p.col:
                 sd_cols.append((i, list(block.cols) if block.kind == "vc" else [p.row]))
             else:
