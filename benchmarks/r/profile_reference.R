@@ -9,7 +9,8 @@ models <- list(
   dietox = lmer(Weight ~ Time + Cu + (1 | Pig), diet),
   orthodont = lmer(distance ~ age + Sex + (age | Subject), orth),
   ergostool = lmer(effort ~ Type + (1 | Subject), ergo),
-  dyestuff2 = lmer(Yield ~ 1 + (1 | Batch), dye2)
+  dyestuff2 = lmer(Yield ~ 1 + (1 | Batch), dye2),
+  penicillin = lmer(diameter ~ 1 + (1 | plate) + (1 | sample), pen)
 )
 options(digits = 12)
 for (nm in names(models)) {

@@ -39,6 +39,10 @@ R_PROFILE = {
     "dyestuff2": ("Yield ~ 1 + (1 | Batch)", "Dyestuff2", [
         (4.31210021674, 7.01909234684), (0.0, 2.08404348901),
         (2.89283102010, 4.81583255245)]),
+    # crossed factors: the blocked statistics (fixed effect as an offset on sliced Z_rᵀX)
+    "penicillin": ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin", [
+        (21.266627383624, 24.677817616174), (0.633565966955, 1.182103975969),
+        (1.095789302358, 3.556290952608), (0.485845400185, 0.629453478451)]),
 }
 
 
