@@ -14,16 +14,15 @@ from dataclasses import replace
 
 import numpy as np
 from rich.progress import track
-from scipy import optimize
 from threadpoolctl import threadpool_limits
 
 from ..design import Design
-from ..deviance import Method, Stats, deviance, deviance_gradient, profile, scale_hat
+from ..deviance import Method, Stats, profile, scale_hat
 from ..errors import SpecificationError
 from ..params import cov_values, psis_from_theta
 from ..progress import resolve_progressbar
 from ..suffstats import suff_stats
-from .optimize import PointFit
+from .optimize import PointFit, warm_minimum
 
 __all__ = ["bootstrap_replicates"]
 
@@ -35,19 +34,10 @@ def _reported(design: Design, beta: np.ndarray, theta: np.ndarray, scale: float
     return np.concatenate([beta, [float(v) for v in sdcor.values()]])
 
 
-def _refit(stats: Stats, method: Method, starts: list[np.ndarray]
+def _refit(stats: Stats, method: Method, theta0: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, float]:
-    """β, θ and σ² of a replicate, by L-BFGS-B on the exact gradient from the fit's θ.
-
-    Unbounded for REML and ML: any θ gives a valid Ψ = σ²ΛΛᵀ, and a bound at 0 would stop
-    the search where the criterion is even in θ (derivative 0) though not at a minimum.
-    """
-    bounds = ([(1e-10, None) if d else (None, None) for d in stats.tmap.on_diagonal]
-              if method == "map" else None)
-    best = min((optimize.minimize(deviance, x0, (stats, method), method="L-BFGS-B",
-                                  jac=deviance_gradient, bounds=bounds,
-                                  options={"ftol": 1e-12, "gtol": 1e-7})
-                for x0 in starts), key=lambda r: r.fun)
+    """β, θ and σ² of a replicate, warm-started at the fit's θ."""
+    best = warm_minimum(stats, method, theta0, ftol=1e-12, gtol=1e-7)
     prof = profile(best.x, stats)
     return prof.beta, best.x, scale_hat(prof, stats, method)
 
@@ -104,9 +94,5 @@ def bootstrap_replicates(design: Design, fit: PointFit, nsim: int, seed: int | N
     with threadpool_limits(limits=1, user_api="blas"):  # see bayesmm.infer.point
         for i in steps:
             stats = suff_stats(replace(design, y=_simulate(design, fit, rng)))
-            # a second start off the boundary: the search cannot leave θ = 0 by itself
-            at_zero = stats.tmap.on_diagonal & (np.abs(fit.theta) < 1e-4)
-            starts = [fit.theta] + ([np.where(at_zero, 0.5, fit.theta)] if at_zero.any()
-                                    else [])
-            out[i] = _reported(design, *_refit(stats, method, starts))
+            out[i] = _reported(design, *_refit(stats, method, fit.theta))
     return names, out

@@ -27,9 +27,9 @@ from threadpoolctl import threadpool_limits
 from ..blocked import BlockedStats
 from ..covariance import theta_map
 from ..design import Design
-from ..deviance import Stats, deviance, deviance_gradient, ml_deviance_at_scale
+from ..deviance import Stats, ml_deviance_at_scale
 from ..params import block_of, cov_params, cov_values, psis_from_theta
-from .optimize import fit_point
+from .optimize import fit_point, warm_minimum
 
 __all__ = ["fixed_effect_stats", "profile_intervals", "sdcor_to_theta"]
 
@@ -198,19 +198,10 @@ def _profile_intervals(stats: Stats, design: Design, target: float
     opt = np.nan_to_num(np.array([float(v) for v in sdcor.values()]))
     limits = []
     se = np.sqrt(np.diag(ml.cov_beta))
-    on_diag = stats.tmap.on_diagonal
-    # the criterion is even in a diagonal θ, so the search runs unbounded (a bound at 0
-    # stops it there, where the derivative is 0, even when 0 is a local maximum); a start
-    # at 0 would not move either
-    at_zero = on_diag & (np.abs(ml.theta) < 1e-4)
-    starts = [ml.theta] + ([np.where(at_zero, 0.5, ml.theta)] if at_zero.any() else [])
     for j, beta in enumerate(ml.beta):
         def fe_zeta(b: float, j: int = j, beta: float = beta) -> float:
             sub = fixed_effect_stats(stats, j, b)
-            dev = min(optimize.minimize(deviance, x0, (sub, "ml"), method="L-BFGS-B",
-                                        jac=deviance_gradient,
-                                        options={"ftol": 1e-15, "gtol": 1e-8}).fun
-                      for x0 in starts)
+            dev = warm_minimum(sub, "ml", ml.theta, ftol=1e-15, gtol=1e-8).fun
             return float(np.sign(b - beta) * np.sqrt(max(dev - base, 0.0)))
 
         limits.append([_root(fe_zeta, beta, -s * se[j], target, None)

@@ -25,7 +25,7 @@ from ..deviance import (
 from ..errors import FitError
 from .numdiff import gradient_jacobian
 
-__all__ = ["PointFit", "fit_point", "SINGULAR_TOL"]
+__all__ = ["PointFit", "fit_point", "SINGULAR_TOL", "warm_minimum"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of Λ
 _GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
@@ -227,6 +227,26 @@ def _snap_to_boundary(fun: object, theta: np.ndarray, on_diagonal: np.ndarray) -
     if np.array_equal(snapped, theta):
         return theta
     return snapped if fun(snapped) <= fun(theta) + 1e-10 else theta
+
+
+def warm_minimum(stats: Stats, method: Method, theta0: np.ndarray, ftol: float, gtol: float
+                 ) -> optimize.OptimizeResult:
+    """Minimise the profiled criterion by L-BFGS-B on its exact gradient near ``theta0``.
+
+    For refits of a known optimum (bootstrap replicates, profiles). Unbounded for REML
+    and ML: any θ gives a valid Ψ = σ²ΛΛᵀ, and a bound at 0 would stop the search where
+    the criterion is even in θ (derivative 0) though not at a minimum. A diagonal θ
+    at 0 cannot leave 0 by itself either, so it gets a second start at 0.5.
+    """
+    on_diag = stats.tmap.on_diagonal
+    at_zero = on_diag & (np.abs(theta0) < 1e-4)
+    starts = [theta0] + ([np.where(at_zero, 0.5, theta0)] if at_zero.any() else [])
+    bounds = ([(1e-10, None) if d else (None, None) for d in on_diag]
+              if method == "map" else None)
+    return min((optimize.minimize(deviance, x0, (stats, method), method="L-BFGS-B",
+                                  jac=deviance_gradient, bounds=bounds,
+                                  options={"ftol": ftol, "gtol": gtol})
+                for x0 in starts), key=lambda r: r.fun)
 
 
 def _fe_covariance(prof: Profile, scale: float) -> np.ndarray:
