@@ -143,7 +143,7 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
             # Ordered log-weights η; w = softmax(η). Dirichlet(α) density on the simplex plus
             # the softmax Jacobian Π w_k gives α Σ log w_k; softmax ignores Σ η, which gets
             # its own N(0, 10) prior so the posterior is proper.
-            eta = pm.Flat("_eta", shape=k, transform=ordered)
+            eta = pm.Flat("_eta", dims="component", transform=ordered)
             w = pm.Deterministic("w", pt.special.softmax(eta), dims="component")
             pm.Potential("_dirichlet", alpha[0] * pt.sum(pt.log(w))
                          + pm.logp(pm.Normal.dist(0.0, 10.0), pt.sum(eta)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytensor.tensor as pt
 import pytest
 
 import bayesmm as bmm
@@ -66,7 +67,7 @@ def test_same_structure_shares_one_function_with_its_own_data(sleep, monkeypatch
 def test_key_changes_with_structure(sleep):
     def key(model):
         graphs = [model.logp(), *model.replace_rvs_by_values(model.unobserved_RVs)]
-        return compiled.density_key(graphs, model.initial_point(), "NUMBA")
+        return compiled.density_key(compiled._join(model, graphs, pt.vector("x")), "NUMBA")
 
     base = key(_model(sleep))
     assert base == key(_model(sleep, scale=2.0))
@@ -132,3 +133,30 @@ def test_shared_dimension_lengths_become_arguments(data):
     for x in _points(density, seed=4):
         np.testing.assert_allclose(density.logp_grad(x)[0], ref(x)[0], rtol=1e-10)
         np.testing.assert_allclose(density.logp_grad(x)[1], ref(x)[1], rtol=1e-8, atol=1e-10)
+
+
+def test_one_function_serves_every_number_of_components(data, monkeypatch):
+    # the flat vector is split by symbolic shapes: K = 3 and K = 4 share one compilation,
+    # and each still equals PyMC's own density and gradient
+    from bayesmm.build.mixture import build_mixture
+
+    frame = data("galaxies").assign(v=lambda f: f["dat"] / 1000.0)
+    densities, calls = [], []
+    original = compiled._compile
+    monkeypatch.setattr(compiled, "_compile", lambda *a: calls.append(a) or original(*a))
+    compiled._MEMORY.clear()
+    monkeypatch.setattr(compiled, "_load", lambda path: None)  # no disk cache either
+    for k in (3, 4):
+        mix = bmm.mixture("v ~ 1", frame, k=k)
+        model = build_mixture(mix.design, k, mix.priors, "mu")
+        density = compile_density(model)
+        assert density.n_dim == 3 * k - 1  # ordered means, log SDs, simplex weights
+        ref = _reference(model)
+        for x in _points(density, seed=k):
+            np.testing.assert_allclose(density.logp_grad(x)[0], ref(x)[0], rtol=1e-10)
+            np.testing.assert_allclose(density.logp_grad(x)[1], ref(x)[1], rtol=1e-8,
+                                       atol=1e-10)
+        densities.append(density)
+    assert len(calls) == 1
+    assert densities[0].logp_dlogp is densities[1].logp_dlogp
+    assert densities[1].trace_point(densities[1].x0)["w"].shape == (4,)
