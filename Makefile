@@ -25,13 +25,15 @@ demo: $(VENV)/.installed
 	$(PY) -m bayesmm demo
 
 # two workers, each test file on one worker (its module fixtures fit once): the suite is
-# mostly single-threaded NUTS and compilation, 1634 s serial vs 1047 s on 2 cores
+# mostly single-threaded NUTS and compilation, 1634 s serial vs 1047 s on 2 cores. Files run
+# in collection order, longest first (tests/conftest.py), not xdist's most-tests-first.
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest $(XDIST)
 
 # the edit loop: everything but the statistical-calibration (slow) tests
 test-fast: $(VENV)/.installed-test
-	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" -x -q
+	$(PY) -m pytest $(XDIST) -m "not slow" -x -q
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check bayesmm tests benchmarks notebooks
