@@ -14,7 +14,7 @@ from .design import Design
 from .errors import SpecificationError
 from .families import Family, get_family
 from .infer.bootstrap import bootstrap_replicates
-from .infer.ddf import check_ddf, contrast_tests
+from .infer.ddf import check_ddf, contrast_tests, joint_test
 from .infer.information import cov_param_se, statsmodels_cov_params
 from .infer.likelihood_profile import profile_intervals
 from .infer.optimize import PointFit
@@ -364,6 +364,51 @@ class MixedLMPointResults(FittedModel):
             raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
         contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
         return contrast_tests(self.stats, self.design, self.fit, contrasts, name, alpha)
+
+    def f_test(self, hypothesis: str | np.ndarray, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """One F-test of several linear hypotheses on the fixed effects together.
+
+        lmerTest's ``contest(model, L, joint = TRUE)``: e.g. ``"Cu[Cu035] = 0, Cu[Cu175] = 0"``
+        tests a three-level factor (2 numerator df).
+
+        Parameters
+        ----------
+        hypothesis : str or array_like
+            Equations separated by commas, as :meth:`t_test`, or a matrix (r, p) tested
+            against 0.
+        ddf : {"satterthwaite", "kenward-roger"}
+            lmerTest's combination of the Satterthwaite df of the orthogonalised rows, or
+            Kenward and Roger's scaled F (REML fits, one grouping factor).
+
+        Returns
+        -------
+        DataFrame
+            One row: ``F``, ``NumDF``, ``DenDF``, ``P>F``.
+        """
+        name = check_ddf(ddf, self.design, self.fit.method)
+        contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
+        label = hypothesis if isinstance(hypothesis, str) else ", ".join(contrasts.labels)
+        return joint_test(self.stats, self.design, self.fit, contrasts, name, label)
+
+    def wald_test(self, hypothesis: str | np.ndarray) -> pd.DataFrame:
+        """Large-sample Wald χ² test of several hypotheses together (statsmodels' default).
+
+        ``(Lβ̂ − rhs)ᵀ (L V Lᵀ)⁻¹ (Lβ̂ − rhs)`` with V the fixed effects' covariance
+        (``cov_params``' β block), referred to χ² with r df. With few groups prefer
+        :meth:`f_test`.
+
+        Returns
+        -------
+        DataFrame
+            One row: ``chi2``, ``df``, ``P>chi2``.
+        """
+        contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
+        L, diff = contrasts.L, contrasts.L @ self.fit.beta - contrasts.rhs  # (r, p), (r,)
+        chi2 = float(diff @ np.linalg.solve(L @ self.fit.cov_beta @ L.T, diff))
+        r = int(np.linalg.matrix_rank(L))
+        label = hypothesis if isinstance(hypothesis, str) else ", ".join(contrasts.labels)
+        return pd.DataFrame({"chi2": [chi2], "df": [r], "P>chi2": [float(sps.chi2.sf(chi2, r))]},
+                            index=[label])
 
     def fe_tests(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Test every fixed effect against 0 (lmerTest's coefficient table).

@@ -17,7 +17,7 @@ from .kenward_roger import indicator_matrices, kenward_roger_df, kenward_roger_p
 from .optimize import PointFit
 from .satterthwaite import satterthwaite_df, satterthwaite_parts
 
-__all__ = ["DDF", "DDF_CHOICES", "check_ddf", "contrast_tests"]
+__all__ = ["DDF", "DDF_CHOICES", "check_ddf", "contrast_tests", "fstat_ddf", "joint_test"]
 
 DDF = Literal["satterthwaite", "kenward-roger"]
 DDF_CHOICES: tuple[str, ...] = ("satterthwaite", "kenward-roger")
@@ -94,3 +94,56 @@ def contrast_tests(stats: SuffStats | BlockedStats, design: Design, fit: PointFi
         "Coef.": est, "Std.Err.": se, "df": df, "t": t, "P>|t|": 2 * sps.t.sf(np.abs(t), df),
         f"[{alpha / 2:g}": est - half, f"{1 - alpha / 2:g}]": est + half,
     }, index=list(contrasts.labels))
+
+
+def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
+    """Denominator df of an F statistic from the df of its orthogonal rows (lmerTest).
+
+    ``2E / (E − q)`` with ``E = Σ ν_m / (ν_m − 2)``; ν itself when all rows agree, and 2
+    when any ν_m ≤ 2 (the mean of the F distribution does not exist).
+    """
+    nu = np.atleast_1d(np.asarray(nu, dtype=float))  # (q,)
+    if nu.size == 1 or np.all(np.abs(nu - nu[0]) < tol):
+        return float(nu[0])
+    if np.any(nu <= 2):
+        return 2.0
+    e = float(np.sum(nu / (nu - 2)))
+    return 2 * e / (e - nu.size)
+
+
+def joint_test(stats: SuffStats | BlockedStats, design: Design, fit: PointFit,
+               contrasts: Contrasts, ddf: DDF, label: str) -> pd.DataFrame:
+    """One F-test of all rows ``Lβ = rhs`` together (lmerTest's ``contestMD``).
+
+    Satterthwaite: ``F = Σ_m (p_mᵀ(Lβ̂ − rhs))² / d_m / q`` over the eigenpairs (d_m, p_m)
+    of ``L V Lᵀ`` above ``√ε · d_max`` (q of them, the numerator df); each row ``p_mᵀL``
+    gets its own Satterthwaite df ν_m and :func:`fstat_ddf` combines them. Kenward-Roger:
+    the Wald statistic under the adjusted covariance Φ_A, scaled by λ (pbkrtest).
+
+    Returns
+    -------
+    DataFrame
+        One row, indexed by ``label``: ``F``, ``NumDF``, ``DenDF``, ``P>F``.
+    """
+    L, diff = contrasts.L, contrasts.L @ fit.beta - contrasts.rhs  # (r, p), (r,)
+    if ddf == "satterthwaite":
+        parts = satterthwaite_parts(stats, fit.theta, fit.scale, fit.method)  # type: ignore[arg-type]
+        d, P = np.linalg.eigh(L @ parts.vcov @ L.T)  # ascending
+        keep = d > np.sqrt(np.finfo(float).eps) * max(d[-1], 0.0)
+        d, P = d[keep], P[:, keep]  # (q,), (r, q)
+        q = int(d.size)
+        F = float(np.sum((P.T @ diff) ** 2 / d)) / q
+        den = fstat_ddf(satterthwaite_df(P.T @ L, parts))
+    else:
+        assert isinstance(stats, SuffStats)
+        parts_kr = kenward_roger_parts(stats, indicator_matrices(design), fit.theta, fit.scale)
+        q = int(np.linalg.matrix_rank(L))
+        if q < L.shape[0]:
+            raise SpecificationError(
+                f"hypothesis: the {L.shape[0]} rows have rank {q}; Kenward-Roger's F-test "
+                "needs linearly independent rows. Drop the redundant equations.")
+        den, scaling = kenward_roger_df(L, parts_kr)
+        wald = float(diff @ np.linalg.solve(L @ parts_kr.vcov_adj @ L.T, diff))
+        F = scaling * wald / q
+    return pd.DataFrame({"F": [F], "NumDF": [q], "DenDF": [den],
+                         "P>F": [float(sps.f.sf(F, q, den))]}, index=[label])
