@@ -331,7 +331,17 @@ def mixedlm(
     groups: str | Any = None,
     re_formula: str | None = None,
     vc_formula: Mapping[str, str] | None = None,
-    **kwargs: Any,
+    *,
+    cov_re: str = "full",
+    family: str = "gaussian",
+    priors: Mapping[str, object] | None = None,
+    trials: str | None = None,
+    offset: str | None = None,
 ) -> MixedLM:
-    """Create a mixed model from a formula (alias of :meth:`MixedLM.from_formula`)."""
-    return MixedLM.from_formula(formula, data, groups, re_formula, vc_formula, **kwargs)
+    """Create a mixed model from a formula (alias of :meth:`MixedLM.from_formula`).
+
+    The parameters are :meth:`MixedLM.from_formula`'s, spelled out so that ``help()`` and
+    editors show them.
+    """
+    return MixedLM.from_formula(formula, data, groups, re_formula, vc_formula, cov_re=cov_re,
+                                family=family, priors=priors, trials=trials, offset=offset)

@@ -178,9 +178,12 @@ class MixtureModel:
         return res
 
 
-def mixture(formula: str, data: pd.DataFrame, k: int = 2, **kwargs: Any) -> MixtureModel:
-    """Create a Gaussian mixture model (see :class:`MixtureModel`)."""
-    return MixtureModel(formula, data, k, **kwargs)
+def mixture(formula: str, data: pd.DataFrame, k: int = 2, alpha: float = 1.0,
+            order: str = "mu", priors: MixturePriors | None = None,
+            groups: str | None = None) -> MixtureModel:
+    """Create a Gaussian mixture model (:class:`MixtureModel`'s parameters, spelled out)."""
+    return MixtureModel(formula, data, k, alpha=alpha, order=order, priors=priors,
+                        groups=groups)
 
 
 @dataclass(frozen=True, eq=False)

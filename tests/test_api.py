@@ -163,3 +163,17 @@ def test_random_effects_have_statsmodels_layout(marginal, build):
     sd = res.idata.posterior["Team_sd"].values.reshape(-1)
     assert res.cov_re.iloc[0, 0] == pytest.approx(np.mean(sd**2), rel=1e-12)
     assert res.reml is not None and res.reml.converged
+
+
+def test_factories_spell_out_the_constructors_signatures():
+    import inspect
+
+    def params(fn, skip=0):
+        return [(p.name, p.kind, p.default)
+                for p in list(inspect.signature(fn).parameters.values())[skip:]]
+
+    assert params(bmm.mixedlm) == params(bmm.MixedLM.from_formula)
+    assert params(bmm.mixture) == params(bmm.MixtureModel.__init__, skip=1)
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD
+                   for fn in (bmm.mixedlm, bmm.mixture)
+                   for p in inspect.signature(fn).parameters.values())
