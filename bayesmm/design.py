@@ -21,6 +21,7 @@ from formulae.scanner import ScanError
 from .errors import DataError, FormulaError, describe
 from .families import get_family
 from .moments import DataMoments, moments_of
+from .nesting import nest_indicator_components
 from .spec import ModelSpec, RETerm, parse_lme4
 
 __all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "complete_rows",
@@ -430,7 +431,7 @@ def make_design(spec: ModelSpec, data: pd.DataFrame, check: bool = True) -> Desi
     """
     data, n_dropped, dm, X, xnames = _prepare(spec, data, check)
     by_factor: dict[str, list[RETerm]] = {}
-    for term in spec.re_terms:
+    for term in nest_indicator_components(spec.re_terms, data):
         by_factor.setdefault(term.factor, []).append(term)
     factors = tuple(_factor_design(terms, data) for terms in by_factor.values())
     y = data[spec.response].to_numpy(dtype=float)

@@ -40,7 +40,10 @@ def cov_params(design: Design) -> list[CovParam]:
     off the diagonal); independent columns and variance components one ``Var`` each.
     """
     out: list[CovParam] = []
-    prefix = len(design.factors) > 1
+    # slopes are prefixed with their factor's label when several factors have columns of
+    # their own; factors holding only variance components (statsmodels' vc_formula, nested
+    # by bayesmm.nesting) are named by the component and keep statsmodels' unprefixed rows
+    prefix = sum(any(b.kind != "vc" for b in f.blocks) for f in design.factors) > 1
     for k, factor in enumerate(design.factors):
         names = re_names(factor, prefix)
         for block in factor.blocks:

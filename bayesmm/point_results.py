@@ -163,9 +163,10 @@ class MixedLMPointResults(FittedModel):
 
     @property
     def vcomp(self) -> np.ndarray:
-        """Variance components (statsmodels' ``vcomp``)."""
-        f = self.design.factors[0]
-        return np.array([self.psis[0][b.cols[0], b.cols[0]] for b in f.blocks if b.kind == "vc"])
+        """Variance components (statsmodels' ``vcomp``), nested ones included, in order."""
+        return np.array([psi[b.cols[0], b.cols[0]]
+                         for f, psi in zip(self.design.factors, self.psis, strict=True)
+                         for b in f.blocks if b.kind == "vc"])
 
     @property
     def scale(self) -> float:
