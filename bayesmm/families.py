@@ -71,7 +71,7 @@ class Family(ABC):
 
     @abstractmethod
     def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,
-                   trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
+                   trials: pt.TensorVariable | None, aux: dict[str, pt.TensorVariable]) -> None:
         """Register the observed variable ``name`` in the current PyMC model."""
 
     @abstractmethod
@@ -122,7 +122,7 @@ class Gaussian(Family):
         return eta
 
     def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
-                   trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
+                   trials: pt.TensorVariable | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Normal(name, mu=eta, sigma=aux["sigma"], observed=y, dims="obs")
 
     def logpdf(self, y: np.ndarray, eta: np.ndarray, trials: np.ndarray | None,  # noqa: D102
@@ -158,7 +158,7 @@ class StudentT(Family):
         return eta
 
     def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
-                   trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
+                   trials: pt.TensorVariable | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.StudentT(name, nu=aux["nu"], mu=eta, sigma=aux["sigma"], observed=y, dims="obs")
 
     def logpdf(self, y: np.ndarray, eta: np.ndarray, trials: np.ndarray | None,  # noqa: D102
@@ -207,7 +207,7 @@ class Binomial(Family):
         return special.expit(eta)
 
     def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
-                   trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
+                   trials: pt.TensorVariable | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Binomial(name, n=trials, logit_p=eta, observed=y, dims="obs")
 
     def logpdf(self, y: np.ndarray, eta: np.ndarray, trials: np.ndarray | None,  # noqa: D102
@@ -256,7 +256,7 @@ class Bernoulli(Binomial):
             )
 
     def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
-                   trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
+                   trials: pt.TensorVariable | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Bernoulli(name, logit_p=eta, observed=y, dims="obs")
 
 
@@ -282,7 +282,7 @@ class Poisson(Family):
         return np.exp(eta)
 
     def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
-                   trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
+                   trials: pt.TensorVariable | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.Poisson(name, mu=pt.exp(eta), observed=y, dims="obs")
 
     def logpdf(self, y: np.ndarray, eta: np.ndarray, trials: np.ndarray | None,  # noqa: D102
@@ -312,7 +312,7 @@ class NegBinomial(Poisson):
     aux = (AuxParam("alpha", "alpha", ("Gamma", {"alpha": 2.0, "beta": 0.1})),)
 
     def likelihood(self, name: str, eta: pt.TensorVariable, y: Observed,  # noqa: D102
-                   trials: np.ndarray | None, aux: dict[str, pt.TensorVariable]) -> None:
+                   trials: pt.TensorVariable | None, aux: dict[str, pt.TensorVariable]) -> None:
         pm.NegativeBinomial(name, mu=pt.exp(eta), alpha=aux["alpha"], observed=y, dims="obs")
 
     def logpdf(self, y: np.ndarray, eta: np.ndarray, trials: np.ndarray | None,  # noqa: D102

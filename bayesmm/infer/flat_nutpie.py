@@ -62,16 +62,22 @@ class StopRule:
                     and np.all(ess[keep] >= self.min_ess_per_chain * n_chains))
 
 
-def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None) -> object:
-    """Build nutpie's model object for ``density``, with its variables' dims and coordinates."""
+def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
+                warm: bool = True) -> object:
+    """Build nutpie's model object for ``density``, with its variables' dims and coordinates.
+
+    With ``warm`` each chain starts within ±2 posterior SDs of the mode; otherwise (a latent
+    build, thousands of effects) at the model's initial point jittered by U(−1, 1) on the
+    unconstrained scale, as PyMC's ``jitter+adapt_diag``.
+    """
     from nutpie.compiled_pyfunc import from_pyfunc
 
-    found = posterior_mode(density.logp_grad, density.x0)
+    found = posterior_mode(density.logp_grad, density.x0) if warm else None
 
     def initial_point(chain_seed: int) -> np.ndarray:
-        if found is None:
-            return density.x0.copy()
         rng = np.random.default_rng([chain_seed, 0 if seed is None else seed])
+        if found is None:
+            return density.x0 + (rng.uniform(-1.0, 1.0, density.n_dim) if not warm else 0.0)
         return found.start(density.logp_grad, rng)
 
     def make_logp() -> object:
@@ -94,13 +100,16 @@ def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None) -> 
                        make_initial_point_fn=initial_point)
 
 
-def sample_flat_nutpie(model: pm.Model, options: NutsOptions) -> az.InferenceData:
+def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True
+                       ) -> az.InferenceData:
     """Sample ``model`` (continuous free variables only) with nutpie on its cached density.
 
     Parameters
     ----------
     model : pymc.Model
     options : NutsOptions
+    warm : bool
+        Start near the posterior mode (low-dimensional models); else jittered initial points.
 
     Returns
     -------
@@ -110,7 +119,7 @@ def sample_flat_nutpie(model: pm.Model, options: NutsOptions) -> az.InferenceDat
     import nutpie
 
     density = compile_density(model, "NUMBA")
-    compiled = _model_from(density, model, options.random_seed)
+    compiled = _model_from(density, model, options.random_seed, warm)
     settings = {"tune": options.tune, "chains": options.chains, "seed": options.random_seed,
                 "progress_bar": options.progressbar, "target_accept": options.target_accept,
                 "save_warmup": False}

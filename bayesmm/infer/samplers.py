@@ -6,9 +6,10 @@ A sampler turns a PyMC model, the :class:`~bayesmm.infer.options.NutsOptions` an
 * :class:`PyMCSampler` — PyMC's own NUTS, or numpyro through ``pm.sample``; on a
   low-dimensional model (the marginal build) PyMC's chains start at the posterior mode with
   a mass matrix from the curvature there (:mod:`bayesmm.infer.warmstart`);
-* :class:`NutpieSampler` — nutpie's Rust NUTS: on a low-dimensional model on the cached
-  Numba density (:mod:`bayesmm.infer.flat_nutpie`, which can extend a run until it
-  converges), otherwise on nutpie's own compilation of the model.
+* :class:`NutpieSampler` — nutpie's Rust NUTS on the model's cached Numba density
+  (:mod:`bayesmm.infer.flat_nutpie`): warm-started and able to extend a run until it
+  converges on a low-dimensional model; from jittered initial points on the latent build,
+  whose design is data, so one compilation serves every data set of a structure.
 
 :data:`SAMPLERS` maps the ``sampler=`` names to them.
 """
@@ -111,23 +112,16 @@ class NutpieSampler:
 
     def sample(self, model: pm.Model, options: NutsOptions, start: Start
                ) -> az.InferenceData:
-        """Sample on the cached flat density, or on nutpie's Numba compilation of the model.
+        """Sample on the model's cached flat density.
 
-        Without the flat density, chains start at the model's initial point without
-        jitter: nutpie's jittered start draws from the LKJ prior inside a Rust thread,
-        which fails on read-only arrays.
+        ``nutpie.compile_pymc_model`` would compile the model anew on every fit (13–28 s,
+        the C callbacks are not cached); the cached density compiles once per structure.
+        Sleepstudy's latent build, 4 × 1000 after 1000: 9.9 s and min bulk ESS 1123 on a
+        repeat fit, against 51–57 s and 1605 with PyMC's sampler (same loaded machine).
         """
         for name, value in (start.initvals or {}).items():  # chains start near this point
             model.set_initval(model[name], value)
-        if start.low_dimensional:
-            return sample_flat_nutpie(model, options)
-        import nutpie
-
-        compiled = nutpie.compile_pymc_model(model, backend="numba", jitter_rvs=set())
-        return nutpie.sample(compiled, draws=options.draws, tune=options.tune,
-                             chains=options.chains, cores=options.cores or 2,
-                             seed=options.random_seed, progress_bar=options.progressbar,
-                             target_accept=options.target_accept, save_warmup=False)
+        return sample_flat_nutpie(model, options, warm=start.low_dimensional)
 
 
 SAMPLERS: dict[str, Sampler] = {
