@@ -41,3 +41,28 @@ def test_sampler_same_seed_same_draws_and_agrees_with_pymc(dyestuff: object, sam
         mcse = np.hypot(x.std() / np.sqrt(a.sampling.ess_bulk.min()),
                         y.std() / np.sqrt(ref.sampling.ess_bulk.min()))
         assert abs(x.mean() - y.mean()) < 4 * mcse, name
+
+
+def test_nutpie_on_the_latent_build_uses_one_density_per_structure(
+        dyestuff: object, data: object, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    pytest.importorskip("nutpie")
+    from bayesmm.infer import compiled
+
+    model = bmm.mixedlm("Yield ~ 1 + (1 | Batch)", dyestuff)
+    kw = {"draws": 1000, "tune": 1000, "chains": 2, "marginal": False, "reml": False}
+    a = model.fit(sampler="nutpie", random_seed=seed, **kw)
+    assert a.build == "latent" and a.posterior["Batch"].shape == (2, 1000, 6, 1)
+    calls: list = []
+    monkeypatch.setattr(compiled, "_compile", lambda *args: calls.append(args))
+    # other data of the same structure: the compiled density is reused (compiling would fail)
+    other = bmm.mixedlm("Yield ~ 1 + (1 | Batch)", data("Dyestuff2"))  # type: ignore[operator]
+    other.fit(sampler="nutpie", random_seed=4, draws=50, tune=50, chains=1, marginal=False,
+              reml=False)
+    assert calls == []
+    monkeypatch.undo()
+    ref = model.fit(sampler="pymc", random_seed=seed, cores=1, **kw)
+    for name in ("beta", "sigma", "Batch_sd"):  # posterior means within 4 MCSE
+        x, y = a.posterior[name].values.ravel(), ref.posterior[name].values.ravel()
+        mcse = np.hypot(x.std() / np.sqrt(a.sampling.ess_bulk.min()),
+                        y.std() / np.sqrt(ref.sampling.ess_bulk.min()))
+        assert abs(x.mean() - y.mean()) < 4 * mcse, name
