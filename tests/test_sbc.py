@@ -86,10 +86,17 @@ def _sample(model: pm.Model, step: Any, r: int, initvals: Any = None) -> Any:
 
 
 def _compile(model: pm.Model) -> Any:
-    """Nutpie's numba build of ``model``: compiled once per worker, data swapped per run."""
-    import nutpie
+    """Nutpie's numba build of ``model``: compiled once per worker, ``_y`` swapped per run.
 
-    return nutpie.compile_pymc_model(model, backend="numba")
+    Every other data container (the design, the priors' parameters) is frozen into the
+    graph first: nutpie reads each remaining container on every density call.
+    """
+    import nutpie
+    from pymc.model.transform.optimization import freeze_dims_and_data
+
+    frozen = [v.name for v in model.data_vars if v.name != "_y"]
+    return nutpie.compile_pymc_model(freeze_dims_and_data(model, dims=[], data=frozen),
+                                     backend="numba")
 
 
 def _sample_nutpie(compiled: Any, y: np.ndarray, r: int) -> Any:
