@@ -248,7 +248,7 @@ class MixedLM:
 
     def fit(
         self,
-        method: str = "nuts",
+        method: str | None = None,
         *,
         draws: int = 1000,
         tune: int = 1000,
@@ -259,7 +259,8 @@ class MixedLM:
         sampler: str | None = None,
         marginal: bool | None = None,
         priors: Mapping[str, object] | None = None,
-        reml: bool = True,
+        comparison: bool = True,
+        reml: bool | None = None,
         target_accept: float | None = None,
         log_likelihood: bool | None = None,
     ) -> MixedLMResults | MixedLMPointResults:
@@ -267,9 +268,10 @@ class MixedLM:
 
         Parameters
         ----------
-        method : {"nuts", "reml", "ml", "map"}
-            For non-Gaussian families "ml" is the Laplace approximation (glmer) and "map"
-            its penalised form; "reml" is Gaussian only.
+        method : {"nuts", "reml", "ml", "map"}, optional
+            Default "nuts" (or statsmodels' choice when ``reml`` is given). For non-Gaussian
+            families "ml" is the Laplace approximation (glmer) and "map" its penalised form;
+            "reml" is Gaussian only.
         draws, tune, chains, cores, random_seed
             Passed to the sampler.
         progressbar : bool, optional
@@ -286,9 +288,12 @@ class MixedLM:
             the latent build.
         priors : Mapping, optional
             Overrides on top of those given to the model.
-        reml : bool
+        comparison : bool
             Also compute the point fit shown beside the posterior (REML, or Laplace ML for
             other families).
+        reml : bool, optional
+            statsmodels' switch: ``fit(reml=True)`` is ``fit(method="reml")`` and
+            ``fit(reml=False)`` is ``fit(method="ml")``.
         log_likelihood : bool, optional
             Store the pointwise log-likelihood (chains × draws × rows values) for LOO. By
             default only when it holds at most 25 million values; ``loo()`` computes it on
@@ -298,12 +303,11 @@ class MixedLM:
         -------
         MixedLMResults or MixedLMPointResults
         """
-        if method not in _METHODS:
-            raise SpecificationError(f"method: expected one of {_METHODS}; received {method!r}.")
+        method = _resolve_method(method, reml)
         if method != "nuts":
             return MixedLMPointResults(self.spec, self.design, self.stats,
                                        point_fit(self.design, self.stats, method))
-        point = self._comparison_fit() if reml else None
+        point = self._comparison_fit() if comparison else None
         if target_accept is None:
             target_accept = self._default_target_accept(point)
         options = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
@@ -323,6 +327,22 @@ class MixedLM:
             warnings.warn(f"{point.method} fit is singular: {zero or 'a variance'} estimated "
                           "at zero (the posterior is not).", SamplingWarning, stacklevel=2)
         return res
+
+
+def _resolve_method(method: str | None, reml: bool | None) -> str:
+    """Resolve the fit's method from ``method`` and statsmodels' ``reml`` switch."""
+    if method is not None and method not in _METHODS:
+        raise SpecificationError(f"method: expected one of {_METHODS}; received {method!r}.")
+    if reml is None:
+        return method or "nuts"
+    implied = "reml" if reml else "ml"
+    if method is None or method == implied:
+        return implied
+    raise SpecificationError(
+        f"reml: statsmodels' switch between REML (True) and ML (False); received "
+        f"reml={reml!r} with method={method!r}. Pass one of them: method={implied!r}, or "
+        f"method={method!r} alone (comparison=False drops the REML column beside NUTS)."
+    )
 
 
 def mixedlm(

@@ -34,6 +34,11 @@ class Contrasts:
     rhs: np.ndarray
     labels: tuple[str, ...]
 
+    @property
+    def label(self) -> str:
+        """All rows' labels in one line (a joint test's row name)."""
+        return ", ".join(self.labels)
+
 
 _Linear = tuple[np.ndarray, float]  # coefficients on β and a constant
 

@@ -15,7 +15,8 @@ import pandas as pd
 from .design import Design, FactorDesign, group_labels
 from .errors import DataError, SpecificationError
 
-__all__ = ["NewDesign", "factor_codes", "fitted_design", "new_design", "require_rows"]
+__all__ = ["NewDesign", "factor_codes", "fitted_design", "new_design", "require_known_levels",
+           "require_rows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +52,17 @@ def require_rows(design: Design, what: str) -> None:
             "whose rows stay in its partitions; pass rows explicitly, e.g. "
             "res.predict(new_data=ddf.partitions[0].compute())."
         )
+
+
+def require_known_levels(design: Design, new: NewDesign) -> None:
+    """Raise when ``new`` has a level of some factor that the fitted data did not have."""
+    for f, unseen in zip(design.factors, new.new_levels, strict=True):
+        if unseen:
+            raise DataError(
+                f"new_data: levels {list(unseen)} of {f.label!r} were not in the fitted data; "
+                "use new_groups='sample' (a fresh effect per group; posterior predictions) "
+                "or 'zero' (lme4's allow.new.levels)."
+            )
 
 
 def fitted_design(design: Design) -> NewDesign:

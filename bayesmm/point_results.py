@@ -1,4 +1,4 @@
-"""Point-estimate results (REML, ML, MAP; Laplace ML/MAP) and what every result shares."""
+"""Point-estimate results (REML, ML, MAP; Laplace ML/MAP) with statsmodels' results API."""
 
 from __future__ import annotations
 
@@ -10,101 +10,19 @@ import pandas as pd
 from scipy import stats as sps
 
 from .contrasts import parse_contrasts
-from .design import Design
 from .errors import SpecificationError
-from .families import Family, get_family
+from .fitted import FittedModel, base_header, effects_frames, report_title
 from .infer.bootstrap import bootstrap_replicates
-from .infer.ddf import check_ddf, contrast_tests, joint_test
+from .infer.ddf import check_ddf, contrast_tests, joint_test, wald_test_table
+from .infer.effects import linear_predictor
 from .infer.information import cov_param_se, statsmodels_cov_params
 from .infer.likelihood_profile import profile_intervals
 from .infer.optimize import PointFit
-from .newdata import require_rows
-from .params import cov_params, cov_values, psis_from_theta, re_names
+from .newdata import NewDesign, fitted_design, new_design, require_known_levels, require_rows
+from .params import cov_params, cov_values, psis_from_theta
 from .report import Summary
-from .spec import ModelSpec
-from .suffstats import SuffStats
 
-__all__ = ["FittedModel", "MixedLMPointResults", "base_header", "effects_frames", "report_title"]
-
-_TITLE = "Mixed Linear Model Regression Results"
-
-
-def report_title(family: Family) -> str:
-    """Statsmodels' title for Gaussian models; ``"Binomial (logit) Mixed GLM Results"`` else."""
-    return _TITLE if family.name == "gaussian" else f"{family.title} Mixed GLM Results"
-
-
-def _group_sizes(design: Design) -> np.ndarray:
-    """Rows per group of the first factor."""
-    return design.data_moments.group_counts[0]
-
-
-def base_header(design: Design, method: str, scale: float, llf: str, converged: str
-                 ) -> list[tuple[str, str]]:
-    """Statsmodels' header (left column first, then right)."""
-    sizes = _group_sizes(design)
-    family = get_family(design.family)
-    left = [
-        ("Model", "MixedLM" if family.name == "gaussian" else "MixedGLM"),
-        ("No. Observations", str(design.n_obs)),
-        ("No. Groups", str(design.factors[0].n_levels)),
-        ("Min. group size", str(sizes.min())),
-        ("Max. group size", str(sizes.max())),
-        ("Mean group size", f"{sizes.mean():.1f}"),
-    ]
-    right = [
-        ("Dependent Variable", design.response),
-        ("Method", method),
-        ("Scale", f"{scale:.4f}") if family.has_scale else ("Family", family.title),
-        ("Log-Likelihood", llf),
-        ("Converged", converged),
-    ]
-    if design.n_dropped:
-        right.append(("Dropped (missing)", str(design.n_dropped)))
-    return left + right
-
-
-def _re_columns(design: Design) -> list[int]:
-    """Columns of the first factor that are random effects proper (not variance components)."""
-    factor = design.factors[0]
-    return [c for b in factor.blocks if b.kind != "vc" for c in b.cols]
-
-
-def effects_frames(design: Design, effects: list[np.ndarray]) -> dict:
-    """Statsmodels' ``random_effects``: dict level → Series (one factor); else factor → frame."""
-    if len(design.factors) == 1:
-        f = design.factors[0]
-        cols = re_names(f, False)
-        return {lv: pd.Series(effects[0][g], index=cols) for g, lv in enumerate(f.levels)}
-    return {
-        f.label: pd.DataFrame(b, index=list(f.levels), columns=re_names(f, False))
-        for f, b in zip(design.factors, effects, strict=True)
-    }
-
-
-@dataclass(frozen=True, eq=False)
-class FittedModel:
-    """Shared attributes of every fitted result."""
-
-    spec: ModelSpec
-    design: Design
-    stats: SuffStats
-
-    @property
-    def nobs(self) -> int:
-        """Number of observations used."""
-        return self.design.n_obs
-
-    @property
-    def family(self) -> Family:
-        """The response family."""
-        return get_family(self.design.family)
-
-    def _cov_re_frame(self, psi: np.ndarray) -> pd.DataFrame:
-        """Ψ of the first factor's random effects (without variance components)."""
-        cols = _re_columns(self.design)
-        names = [re_names(self.design.factors[0], False)[c] for c in cols]
-        return pd.DataFrame(psi[np.ix_(cols, cols)], index=names, columns=names)
+__all__ = ["MixedLMPointResults"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -388,15 +306,14 @@ class MixedLMPointResults(FittedModel):
         """
         name = check_ddf(ddf, self.design, self.fit.method)
         contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
-        label = hypothesis if isinstance(hypothesis, str) else ", ".join(contrasts.labels)
-        return joint_test(self.stats, self.design, self.fit, contrasts, name, label)
+        return joint_test(self.stats, self.design, self.fit, contrasts, name)
 
     def wald_test(self, hypothesis: str | np.ndarray) -> pd.DataFrame:
         """Large-sample Wald χ² test of several hypotheses together (statsmodels' default).
 
         ``(Lβ̂ − rhs)ᵀ (L V Lᵀ)⁻¹ (Lβ̂ − rhs)`` with V the fixed effects' covariance
         (``cov_params``' β block), referred to χ² with r df. With few groups prefer
-        :meth:`f_test`.
+        :meth:`f_test`. Redundant equations are dropped: df is the rows' rank.
 
         Returns
         -------
@@ -404,12 +321,7 @@ class MixedLMPointResults(FittedModel):
             One row: ``chi2``, ``df``, ``P>chi2``.
         """
         contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
-        L, diff = contrasts.L, contrasts.L @ self.fit.beta - contrasts.rhs  # (r, p), (r,)
-        chi2 = float(diff @ np.linalg.solve(L @ self.fit.cov_beta @ L.T, diff))
-        r = int(np.linalg.matrix_rank(L))
-        label = hypothesis if isinstance(hypothesis, str) else ", ".join(contrasts.labels)
-        return pd.DataFrame({"chi2": [chi2], "df": [r], "P>chi2": [float(sps.chi2.sf(chi2, r))]},
-                            index=[label])
+        return wald_test_table(contrasts, self.fit.beta, self.fit.cov_beta)
 
     def fe_tests(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Test every fixed effect against 0 (lmerTest's coefficient table).
@@ -431,12 +343,54 @@ class MixedLMPointResults(FittedModel):
     def fittedvalues(self) -> np.ndarray:
         """``Xβ̂ + Zb̂`` on the fitted rows (conditional modes included, as statsmodels)."""
         require_rows(self.design, "fitted values")
-        eta = self.design.X @ self.fit.beta
-        if self.design.offset is not None:
-            eta = eta + self.design.offset
-        for f, b in zip(self.design.factors, self._effect_arrays(), strict=True):
-            eta = eta + np.einsum("nq,nq->n", f.Z, b[f.codes])
-        return self.family.inverse_link(eta)
+        return self._predict(fitted_design(self.design), True, "mean")
+
+    def predict(self, new_data: pd.DataFrame | None = None, random_effects: bool = False,
+                kind: str = "mean", new_groups: str = "zero") -> np.ndarray | pd.Series:
+        """Predictions at the estimates.
+
+        Parameters
+        ----------
+        new_data : DataFrame, optional
+            Rows to predict; the fitted rows when omitted.
+        random_effects : bool
+            False: ``Xβ̂`` only, as statsmodels' ``predict`` and lme4's ``re.form = NA``.
+            True: with each row's conditional mode, as lme4's default (and
+            :attr:`fittedvalues` on the fitted rows).
+        kind : {"mean", "link"}
+            The response scale (inverse link) or the linear predictor.
+        new_groups : {"zero", "error"}
+            With ``random_effects``: a level not in the fitted data gets effect 0 (lme4's
+            ``allow.new.levels = TRUE``) or raises an error naming it.
+
+        Returns
+        -------
+        ndarray (fitted rows) or Series indexed as ``new_data``
+        """
+        if kind not in ("mean", "link"):
+            raise SpecificationError(f"kind: expected 'mean' or 'link'; received {kind!r}.")
+        if new_groups not in ("zero", "error"):
+            raise SpecificationError(
+                f"new_groups: expected 'zero' or 'error'; received {new_groups!r} (a point "
+                "fit has no draws to sample new groups from; the posterior's predict does).")
+        if new_data is None:
+            require_rows(self.design, "in-sample predictions")
+            return self._predict(fitted_design(self.design), random_effects, kind)
+        new = new_design(self.design, new_data)
+        if random_effects and new_groups == "error":
+            require_known_levels(self.design, new)
+        return pd.Series(self._predict(new, random_effects, kind), index=new_data.index)
+
+    def _predict(self, new: NewDesign, random_effects: bool, kind: str) -> np.ndarray:
+        """Evaluate the linear predictor (n,) at β̂ (and b̂) on the scale ``kind`` asks for."""
+        terms = []
+        if random_effects:
+            for Z, codes, unseen, b in zip(new.Z, new.codes, new.new_levels,
+                                           self._effect_arrays(), strict=True):
+                b = np.concatenate([b, np.zeros((len(unseen), b.shape[1]))])  # (G + U, q)
+                terms.append((Z, codes, b[None, None]))
+        eta = linear_predictor(self.fit.beta[None, None], new.X, new.offset, terms)[0, 0]
+        return self.family.inverse_link(eta) if kind == "mean" else eta
 
     @property
     def resid(self) -> np.ndarray:

@@ -13,10 +13,10 @@ import numpy as np
 import xarray as xr
 
 from .design import Design
-from .errors import DataError, SpecificationError
+from .errors import SpecificationError
 from .families import get_family
 from .infer.effects import aux_draws, linear_predictor
-from .newdata import NewDesign
+from .newdata import NewDesign, require_known_levels
 
 __all__ = ["NewGroups", "predict_draws"]
 
@@ -57,16 +57,13 @@ def predict_draws(
         raise SpecificationError(
             f"new_groups: expected 'sample', 'zero' or 'error'; received {new_groups!r}."
         )
+    if new_groups == "error":
+        require_known_levels(design, new)
     beta = posterior["beta"].values  # (C, D, p)
     C, D = beta.shape[:2]
     terms = []
     for f, Z, codes, unseen, L in zip(design.factors, new.Z, new.codes, new.new_levels, chols,
                                       strict=True):
-        if unseen and new_groups == "error":
-            raise DataError(
-                f"new_data: levels {list(unseen)} of {f.label!r} were not in the fitted data; "
-                "use new_groups='sample' (a fresh effect per group) or 'zero'."
-            )
         b = posterior[f.label].values  # (C, D, G, q)
         if unseen:
             fresh = np.zeros((C, D, len(unseen), f.q))

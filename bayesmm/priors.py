@@ -156,4 +156,27 @@ def resolve_priors(design: Design, overrides: Mapping[str, object] | None) -> di
                 f"priors: unknown parameter {key!r}; expected one of {list(priors)}."
             )
         priors[key] = _as_prior(key, value)
+    _check_correlated_sds(design, priors)
     return priors
+
+
+def _check_correlated_sds(design: Design, priors: Mapping[str, Prior]) -> None:
+    """Raise unless the SD priors of every correlated block share one family and parameters.
+
+    LKJ's ``sd_dist`` is one vector distribution, so a block's SDs cannot mix families.
+    """
+    for factor in design.factors:
+        for block in factor.blocks:
+            if block.kind != "corr":
+                continue
+            keys = [sd_key(factor, factor.znames[c]) for c in block.cols]
+            kinds = {(priors[k].dist, tuple(sorted(priors[k].params))) for k in keys}
+            if len(kinds) > 1:
+                given = ", ".join(f"{k}: {priors[k].dist}({', '.join(sorted(priors[k].params))})"
+                                  for k in keys)
+                raise SpecificationError(
+                    f"priors: the SDs of a correlated block share LKJ's one sd_dist, so they "
+                    f"need one family with the same parameters; received {given}. Give each "
+                    f"of {keys} the same family (values may differ), or make the effects "
+                    "uncorrelated (cov_re='diag', or lme4's || terms)."
+                )

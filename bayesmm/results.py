@@ -16,19 +16,14 @@ import xarray as xr
 from . import interpret, plots
 from .diagnostics import RHAT_MAX, Diagnostics, diagnose
 from .errors import SpecificationError
+from .fitted import FittedModel, base_header, effects_frames, report_title
 from .hypothesis import hypothesis_table
 from .infer.effects import factor_chol, group_loglik
 from .infer.nuts import add_log_likelihood, with_groups
 from .infer.point import point_fit, point_methods
 from .newdata import fitted_design, new_design
 from .params import cov_values
-from .point_results import (
-    FittedModel,
-    MixedLMPointResults,
-    base_header,
-    effects_frames,
-    report_title,
-)
+from .point_results import MixedLMPointResults
 from .predict import predict_draws
 from .report import Summary
 from .spec import Recipe
@@ -283,7 +278,7 @@ class MixedLMResults(FittedModel):
 
         A point method whose fit did not converge (no interior optimum) gets NaN.
         """
-        post = self.summary(hdi_prob=hdi_prob, reml=False, cov_scale=cov_scale).table
+        post = self.summary(hdi_prob=hdi_prob, comparison=False, cov_scale=cov_scale).table
         lo, hi = [c for c in post.columns if c.startswith("hdi_")]
         out = pd.DataFrame(index=post.index)
         for method in point_methods(self.design):
@@ -383,7 +378,7 @@ class MixedLMResults(FittedModel):
         return {"divergences": d.divergences, "max_rhat": d.max_rhat,
                 "min_ess_bulk": d.min_ess_bulk}
 
-    def summary(self, hdi_prob: float = 0.94, reml: bool = True, cov_scale: str = "var",
+    def summary(self, hdi_prob: float = 0.94, comparison: bool = True, cov_scale: str = "var",
                 ddf: str | None = None) -> Summary:
         """Posterior mean/SD/HDI, R-hat and bulk ESS beside the REML estimates.
 
@@ -391,8 +386,9 @@ class MixedLMResults(FittedModel):
         ----------
         hdi_prob : float
             Probability of the highest-density interval.
-        reml : bool
-            Add the REML ``Coef.`` and ``Std.Err.`` columns.
+        comparison : bool
+            Add the point fit's ``Coef.`` and ``Std.Err.`` columns (REML; Laplace ML for
+            other families).
         cov_scale : {"var", "sd"}
             Variances/covariances (statsmodels) or SDs/correlations (lme4, brms).
         ddf : {None, "satterthwaite", "kenward-roger"}
@@ -406,7 +402,7 @@ class MixedLMResults(FittedModel):
             "Mean": s["mean"], "SD": s["sd"], lo: s[lo], hi: s[hi],
             "R-hat": s["r_hat"], "ESS bulk": s["ess_bulk"].round().astype("Int64"),
         })
-        if reml and self.reml is not None:
+        if comparison and self.reml is not None:
             fe = self.reml.summary(ddf=ddf).table.iloc[: len(self.design.xnames)]
             point = pd.concat([fe, self.reml.cov_table(cov_scale)])
             label = self.reml.fit.method.upper()

@@ -53,7 +53,7 @@ CASES = [
 def fit(frame, formula, kw, marginal, sampler, draws):
     t0 = time.perf_counter()
     res = bmm.mixedlm(formula, frame, **kw).fit(
-        draws=draws, tune=draws, chains=4, cores=2, random_seed=1, reml=False,
+        draws=draws, tune=draws, chains=4, cores=2, random_seed=1, comparison=False,
         marginal=marginal, sampler="pymc" if marginal is False else sampler)
     return res, time.perf_counter() - t0
 

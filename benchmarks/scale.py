@@ -60,7 +60,7 @@ def one(n: int, draws: int, latent: bool, sampler: str = "pymc") -> dict:
     t_reml = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = bmm.mixedlm("y ~ x", frame, groups="g", re_formula="~x").fit(
-        draws=draws, tune=draws, chains=4, cores=2, random_seed=1, reml=False,
+        draws=draws, tune=draws, chains=4, cores=2, random_seed=1, comparison=False,
         marginal=False if latent else None, sampler=sampler)
     t_nuts = time.perf_counter() - t0
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):

@@ -77,7 +77,7 @@ def fit(path: str, folder: Path, draws: int) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = model.fit(draws=draws, tune=draws, chains=4, cores=2, random_seed=1, reml=False)
+        res = model.fit(draws=draws, tune=draws, chains=4, cores=2, random_seed=1, comparison=False)
     t_nuts = time.perf_counter() - t0
     return {"path": path, "rows": model.design.n_obs, "partitions":
             getattr(data, "npartitions", 1), "stats s": round(t_stats, 1),

@@ -40,7 +40,7 @@ def test_seed_002_dietox_posterior_near_statsmodels_reml(data, kwargs, cov_re, s
         else:
             ref = md.fit()
     res = bmm.mixedlm("Weight ~ Time", frame, groups=frame["Pig"], cov_re=cov_re,
-                      **kwargs).fit(**{**FAST, "random_seed": seed}, reml=False)
+                      **kwargs).fit(**{**FAST, "random_seed": seed}, comparison=False)
     _within_2sd(res, ref.fe_params.values)
     assert res.build == "marginal"
     assert "Group" in res.idata.posterior.data_vars  # array groups are called "Group"
@@ -50,9 +50,10 @@ def test_seed_002_dietox_posterior_near_statsmodels_reml(data, kwargs, cov_re, s
 
 def test_seed_003_nba_formula_and_direct_api_give_identical_draws():
     sm = pytest.importorskip("statsmodels.api")
-    a = bmm.MixedLM.from_formula("Points ~ Minutes", NBA, groups="Team").fit(**FAST, reml=False)
+    a = bmm.MixedLM.from_formula("Points ~ Minutes", NBA, groups="Team").fit(
+        **FAST, comparison=False)
     exog = sm.add_constant(NBA["Minutes"])
-    b = bmm.MixedLM(NBA["Points"], exog, NBA["Team"]).fit(**FAST, reml=False)
+    b = bmm.MixedLM(NBA["Points"], exog, NBA["Team"]).fit(**FAST, comparison=False)
     np.testing.assert_array_equal(a.idata.posterior["beta"].values,
                                   b.idata.posterior["beta"].values)
     np.testing.assert_array_equal(a.idata.posterior["sigma"].values,
@@ -94,7 +95,7 @@ def test_parameter_recovery_on_simulated_growth_curves(seed):
     # sampling SDs low, a data set on which no estimator recovers 0.7.
     frame = bmm.simulate_growth(n_pigs=60, seed=0)
     res = bmm.mixedlm("Weight ~ Time + (Time | Pig)", frame).fit(
-        draws=1000, tune=1000, chains=2, random_seed=seed, reml=False)
+        draws=1000, tune=1000, chains=2, random_seed=seed, comparison=False)
     post = res.idata.posterior
     checks = {
         "Intercept": post["beta"].sel(coef="Intercept"),
@@ -142,7 +143,7 @@ def test_priors_are_scaled_to_the_data():
 
 def test_prior_override_changes_the_posterior():
     model = bmm.mixedlm("Points ~ Minutes", NBA, groups="Team")
-    tight = model.fit(**FAST, reml=False,
+    tight = model.fit(**FAST, comparison=False,
                       priors={"Minutes": bmm.Prior("Normal", mu=5.0, sigma=0.01)})
     assert float(tight.idata.posterior["beta"].sel(coef="Minutes").mean()) == pytest.approx(
         5.0, abs=0.01)

@@ -50,7 +50,8 @@ def test_reml_results_api_equals_statsmodels_on_dietox(dietox):
 
 def test_ml_information_criteria_equal_statsmodels_on_dietox(dietox):
     sm = _statsmodels(dietox, reml=False)
-    res = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig").fit(method="ml")
+    res = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig").fit(reml=False)  # as statsmodels
+    assert res.method == "ML"
     assert res.llf == pytest.approx(sm.llf, rel=1e-8)
     assert res.aic == pytest.approx(sm.aic, rel=1e-8)
     assert res.bic == pytest.approx(sm.bic, rel=1e-8)
@@ -77,3 +78,30 @@ def test_conf_int_rejects_a_bad_alpha(dietox):
     res = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig").fit(method="reml")
     with pytest.raises(bmm.SpecificationError, match="alpha: expected a number in"):
         res.conf_int(alpha=1.5)
+
+
+def test_reml_switch_conflicting_with_method_names_both(dietox):
+    model = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig")
+    assert model.fit(reml=True).method == "REML"
+    with pytest.raises(bmm.SpecificationError, match="reml=False with method='nuts'"):
+        model.fit(method="nuts", reml=False)
+
+
+def test_predict_is_statsmodels_fixed_part_and_lme4_conditional_part(dietox):
+    sm = _statsmodels(dietox, reml=True)
+    res = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig").fit(method="reml")
+    rows = dietox.iloc[[3, 50, 400]]
+    np.testing.assert_allclose(res.predict(), np.asarray(sm.predict()), rtol=1e-6)
+    got = res.predict(rows)
+    assert list(got.index) == list(rows.index)
+    np.testing.assert_allclose(got.to_numpy(), np.asarray(sm.predict(rows)), rtol=1e-6)
+    # with the conditional modes: the fitted values on the fitted rows (lme4's default)
+    np.testing.assert_allclose(res.predict(rows, random_effects=True).to_numpy(),
+                               res.fittedvalues[[3, 50, 400]], rtol=1e-12)
+    # a pig the fit never saw gets effect 0, or an error naming it
+    new = rows.assign(Pig=[rows["Pig"].iloc[0], -1, -1])
+    both = res.predict(new, random_effects=True).to_numpy()
+    assert both[0] == pytest.approx(res.fittedvalues[3], rel=1e-12)
+    np.testing.assert_allclose(both[1:], got.to_numpy()[1:], rtol=1e-12)
+    with pytest.raises(bmm.DataError, match=r"levels \[-1\] of 'Pig'"):
+        res.predict(new, random_effects=True, new_groups="error")

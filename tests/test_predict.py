@@ -9,7 +9,7 @@ from scipy import stats as sps
 
 import bayesmm as bmm
 
-FIT = {"draws": 1000, "tune": 500, "chains": 4, "random_seed": 21, "reml": False}
+FIT = {"draws": 1000, "tune": 500, "chains": 4, "random_seed": 21, "comparison": False}
 
 
 @pytest.fixture(scope="module")

@@ -48,3 +48,19 @@ def test_overrides_replace_one_prior_and_unknown_names_are_refused(data):
         resolve_priors(design, {"Days": 3.0})
     np.testing.assert_allclose(base["Days"].params["sigma"], out["Intercept"].params["sigma"]
                                / data("sleepstudy")["Days"].std(ddof=0))
+
+
+def test_a_correlated_block_refuses_mixed_sd_families_instead_of_replacing_them(data):
+    sleep = data("sleepstudy")
+    design = bmm.mixedlm("Reaction ~ Days + (Days | Subject)", sleep).design
+    mixed = {"sd(Days|Subject)": bmm.Prior("HalfStudentT", nu=4.0, sigma=10.0)}
+    with pytest.raises(bmm.SpecificationError,
+                       match=r"sd\(Intercept\|Subject\): HalfNormal\(sigma\), "
+                             r"sd\(Days\|Subject\): HalfStudentT\(nu, sigma\)"):
+        resolve_priors(design, mixed)
+    # one family, different values: kept as given
+    same = resolve_priors(design, {"sd(Days|Subject)": bmm.Prior("HalfNormal", sigma=3.0)})
+    assert same["sd(Days|Subject)"].params == {"sigma": 3.0}
+    # uncorrelated effects may mix families
+    diag = bmm.mixedlm("Reaction ~ Days + (Days || Subject)", sleep).design
+    assert resolve_priors(diag, mixed)["sd(Days|Subject)"].dist == "HalfStudentT"

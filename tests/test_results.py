@@ -109,7 +109,7 @@ def test_posterior_columns_are_the_draws_moments_and_intervals(nba_fit, hdi_prob
 
 
 def test_summary_without_reml_columns(nba_fit):
-    table = nba_fit.summary(reml=False).table
+    table = nba_fit.summary(comparison=False).table
     assert not any(c.startswith("REML") for c in table.columns)
 
 

@@ -109,8 +109,7 @@ def _factor_chol(factor: FactorDesign, priors: dict[str, Prior], as_data: bool
         lo, hi = block.cols[0], block.cols[-1] + 1
         if block.kind == "corr":
             scales = [priors[sd_key(factor, factor.znames[c])] for c in block.cols]
-            if len({s.dist for s in scales}) != 1:
-                scales = [Prior("HalfNormal", sigma=s.params.get("sigma", 1.0)) for s in scales]
+            # one family and parameter set per block (priors._check_correlated_sds)
             params = {k: np.array([s.params[k] for s in scales]) for k in scales[0].params}
             params = _hyper(f"_{factor.label}_chol{b}_sd", params, as_data)
             sd_dist = getattr(pm, scales[0].dist).dist(**params, shape=hi - lo)

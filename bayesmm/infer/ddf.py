@@ -111,8 +111,32 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
     return 2 * e / (e - nu.size)
 
 
+def independent_rows(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs of a contrasts' covariance ``L V Lᵀ`` (r, r) above ``√ε · d_max``.
+
+    Returns the q eigenvalues and their eigenvectors (r, q): ``P.T @ L`` are q linearly
+    independent rows spanning what the r rows test (lmerTest drops the rest).
+    """
+    d, P = np.linalg.eigh(cov)  # ascending
+    keep = d > np.sqrt(np.finfo(float).eps) * max(d[-1], 0.0)
+    return d[keep], P[:, keep]
+
+
+def wald_test_table(contrasts: Contrasts, beta: np.ndarray, vcov: np.ndarray) -> pd.DataFrame:
+    """Wald χ² test of all rows together; redundant rows are dropped (df = their rank).
+
+    ``Σ_m (p_mᵀ(Lβ̂ − rhs))² / d_m`` over :func:`independent_rows` of ``L V Lᵀ``, referred
+    to χ² with q df (statsmodels' ``wald_test``, which uses the pseudo-inverse).
+    """
+    L, diff = contrasts.L, contrasts.L @ beta - contrasts.rhs  # (r, p), (r,)
+    d, P = independent_rows(L @ vcov @ L.T)
+    chi2, q = float(np.sum((P.T @ diff) ** 2 / d)), int(d.size)
+    return pd.DataFrame({"chi2": [chi2], "df": [q], "P>chi2": [float(sps.chi2.sf(chi2, q))]},
+                        index=[contrasts.label])
+
+
 def joint_test(stats: SuffStats | BlockedStats, design: Design, fit: PointFit,
-               contrasts: Contrasts, ddf: DDF, label: str) -> pd.DataFrame:
+               contrasts: Contrasts, ddf: DDF) -> pd.DataFrame:
     """One F-test of all rows ``Lβ = rhs`` together (lmerTest's ``contestMD``).
 
     Satterthwaite: ``F = Σ_m (p_mᵀ(Lβ̂ − rhs))² / d_m / q`` over the eigenpairs (d_m, p_m)
@@ -123,14 +147,12 @@ def joint_test(stats: SuffStats | BlockedStats, design: Design, fit: PointFit,
     Returns
     -------
     DataFrame
-        One row, indexed by ``label``: ``F``, ``NumDF``, ``DenDF``, ``P>F``.
+        One row, indexed by the contrasts' label: ``F``, ``NumDF``, ``DenDF``, ``P>F``.
     """
     L, diff = contrasts.L, contrasts.L @ fit.beta - contrasts.rhs  # (r, p), (r,)
     if ddf == "satterthwaite":
         parts = satterthwaite_parts(stats, fit.theta, fit.scale, fit.method)  # type: ignore[arg-type]
-        d, P = np.linalg.eigh(L @ parts.vcov @ L.T)  # ascending
-        keep = d > np.sqrt(np.finfo(float).eps) * max(d[-1], 0.0)
-        d, P = d[keep], P[:, keep]  # (q,), (r, q)
+        d, P = independent_rows(L @ parts.vcov @ L.T)  # (q,), (r, q)
         q = int(d.size)
         F = float(np.sum((P.T @ diff) ** 2 / d)) / q
         den = fstat_ddf(satterthwaite_df(P.T @ L, parts))
@@ -146,4 +168,4 @@ def joint_test(stats: SuffStats | BlockedStats, design: Design, fit: PointFit,
         wald = float(diff @ np.linalg.solve(L @ parts_kr.vcov_adj @ L.T, diff))
         F = scaling * wald / q
     return pd.DataFrame({"F": [F], "NumDF": [q], "DenDF": [den],
-                         "P>F": [float(sps.f.sf(F, q, den))]}, index=[label])
+                         "P>F": [float(sps.f.sf(F, q, den))]}, index=[contrasts.label])

@@ -80,7 +80,7 @@ def _agree(a, b, var):
 )
 def test_latent_and_marginal_posteriors_agree(data, name, formula, kwargs, seed):
     model = bmm.mixedlm(formula, data(name), **kwargs)
-    opts = {"draws": 1000, "tune": 1000, "chains": 2, "random_seed": seed, "reml": False}
+    opts = {"draws": 1000, "tune": 1000, "chains": 2, "random_seed": seed, "comparison": False}
     marg = model.fit(**opts)
     lat = model.fit(marginal=False, **opts)
     assert (marg.build, lat.build) == ("marginal", "latent")

@@ -71,7 +71,7 @@ def test_pointwise_loglik_is_normal_logpdf(sleep):
 
 
 def test_loo_by_observation_and_by_group(sleep):
-    res = sleep.fit(draws=300, tune=300, chains=2, random_seed=4, reml=False)
+    res = sleep.fit(draws=300, tune=300, chains=2, random_seed=4, comparison=False)
     with warnings.catch_warnings():  # high Pareto k for whole-group deletion is expected
         warnings.filterwarnings("ignore", "Estimated shape parameter of Pareto", UserWarning)
         obs, grp = res.loo("obs", pointwise=True), res.loo("group", pointwise=True)

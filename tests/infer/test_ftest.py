@@ -90,3 +90,19 @@ def test_wald_test_matches_statsmodels(fits, data):
     assert got["df"].iloc[0] == 2
     assert got["chi2"].iloc[0] == pytest.approx(float(want.statistic), rel=1e-4)
     assert got["P>chi2"].iloc[0] == pytest.approx(float(want.pvalue), rel=1e-3)
+
+
+def test_wald_test_drops_a_redundant_row(fits):
+    res = fits["dietox"]
+    two = res.wald_test("Cu[Cu035] = 0, Cu[Cu175] = 0")
+    three = res.wald_test("Cu[Cu035] = 0, Cu[Cu175] = 0, Cu[Cu035] - Cu[Cu175] = 0")
+    assert three["df"].iloc[0] == 2
+    np.testing.assert_allclose(three.to_numpy(), two.to_numpy(), rtol=1e-8)
+    # the quadratic form by hand: (Lβ̂)ᵀ (L V Lᵀ)⁻¹ (Lβ̂) on the two independent rows
+    L = np.zeros((2, res.k_fe))
+    names = list(res.fe_params.index)
+    L[0, names.index("Cu[Cu035]")] = L[1, names.index("Cu[Cu175]")] = 1.0
+    diff = L @ res.fe_params.to_numpy()
+    V = res.fit.cov_beta
+    assert two["chi2"].iloc[0] == pytest.approx(diff @ np.linalg.solve(L @ V @ L.T, diff),
+                                                rel=1e-10)

@@ -18,8 +18,8 @@ def dyestuff(data: object) -> object:
 @pytest.mark.parametrize("marginal", [None, False], ids=["marginal", "latent"])
 def test_pymc_same_seed_same_draws(dyestuff: object, marginal: bool | None) -> None:
     model = bmm.mixedlm("Yield ~ 1 + (1 | Batch)", dyestuff)
-    a = model.fit(random_seed=9, marginal=marginal, reml=False, **SMALL)
-    b = model.fit(random_seed=9, marginal=marginal, reml=False, **SMALL)
+    a = model.fit(random_seed=9, marginal=marginal, comparison=False, **SMALL)
+    b = model.fit(random_seed=9, marginal=marginal, comparison=False, **SMALL)
     for name in ("beta", "sigma", "Batch_sd", "Batch"):
         np.testing.assert_array_equal(a.posterior[name].values, b.posterior[name].values)
 
@@ -49,7 +49,7 @@ def test_nutpie_on_the_latent_build_uses_one_density_per_structure(
     from bayesmm.infer import compiled
 
     model = bmm.mixedlm("Yield ~ 1 + (1 | Batch)", dyestuff)
-    kw = {"draws": 1000, "tune": 1000, "chains": 2, "marginal": False, "reml": False}
+    kw = {"draws": 1000, "tune": 1000, "chains": 2, "marginal": False, "comparison": False}
     a = model.fit(sampler="nutpie", random_seed=seed, **kw)
     assert a.build == "latent" and a.posterior["Batch"].shape == (2, 1000, 6, 1)
     calls: list = []
@@ -57,7 +57,7 @@ def test_nutpie_on_the_latent_build_uses_one_density_per_structure(
     # other data of the same structure: the compiled density is reused (compiling would fail)
     other = bmm.mixedlm("Yield ~ 1 + (1 | Batch)", data("Dyestuff2"))  # type: ignore[operator]
     other.fit(sampler="nutpie", random_seed=4, draws=50, tune=50, chains=1, marginal=False,
-              reml=False)
+              comparison=False)
     assert calls == []
     monkeypatch.undo()
     ref = model.fit(sampler="pymc", random_seed=seed, cores=1, **kw)
