@@ -240,7 +240,7 @@ class MixedLM:
         log SD → −∞, where NUTS at 0.8 diverges (Dyestuff2, marginal build: 1–3 divergences
         in 6 of 8 seeds at 0.8, none in 8 seeds at 0.95).
         """
-        if self.design.family != "gaussian":
+        if self.design.family.name != "gaussian":
             return 0.8
         singular = point.singular if point is not None else \
             point_fit(self.design, self.stats, "reml").singular

@@ -19,7 +19,7 @@ from formulae.parser import ParseError
 from formulae.scanner import ScanError
 
 from .errors import DataError, FormulaError, describe
-from .families import get_family
+from .families import GAUSSIAN, Family, get_family
 from .moments import DataMoments, moments_of
 from .nesting import nest_indicator_components
 from .spec import ModelSpec, RETerm, parse_lme4
@@ -108,7 +108,7 @@ class Design:
         Rows dropped for missing values.
     fixed_terms : object
         formulae's common-effects matrix, for evaluating new data.
-    family : str
+    family : Family
         Response family (see :mod:`bayesmm.families`).
     trials : ndarray, shape (N,), optional
         Binomial trials.
@@ -128,7 +128,7 @@ class Design:
     factors: tuple[FactorDesign, ...]
     n_dropped: int = 0
     fixed_terms: Any = None
-    family: str = "gaussian"
+    family: Family = GAUSSIAN
     trials: np.ndarray | None = None
     offset: np.ndarray | None = None
     trials_name: str | None = None
@@ -449,7 +449,7 @@ def make_design(spec: ModelSpec, data: pd.DataFrame, check: bool = True) -> Desi
         factors=factors,
         n_dropped=n_dropped,
         fixed_terms=dm.common,
-        family=spec.family,
+        family=get_family(spec.family),
         trials=trials,
         offset=None if spec.offset is None else data[spec.offset].to_numpy(dtype=float),
         trials_name=spec.trials,

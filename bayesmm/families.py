@@ -19,7 +19,7 @@ from scipy import special, stats
 
 from .errors import DataError, SpecificationError
 
-__all__ = ["FAMILIES", "Family", "AuxParam", "get_family"]
+__all__ = ["FAMILIES", "GAUSSIAN", "Family", "AuxParam", "get_family"]
 
 Aux = dict[str, np.ndarray]
 Observed = np.ndarray | pt.TensorVariable  # the response: an array or a data container
@@ -338,8 +338,9 @@ class NegBinomial(Poisson):
         return "Negative binomial (log)"
 
 
+GAUSSIAN = Gaussian()
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (Gaussian(), StudentT(), Bernoulli(), Binomial(), Poisson(),
+    f.name: f for f in (GAUSSIAN, StudentT(), Bernoulli(), Binomial(), Poisson(),
                         NegBinomial())
 }
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Design
-from .families import Family, get_family
+from .families import Family
 from .params import re_names
 from .spec import ModelSpec
 from .suffstats import SuffStats
@@ -32,7 +32,7 @@ def base_header(design: Design, method: str, scale: float, llf: str, converged: 
                  ) -> list[tuple[str, str]]:
     """Statsmodels' header (left column first, then right)."""
     sizes = _group_sizes(design)
-    family = get_family(design.family)
+    family = design.family
     left = [
         ("Model", "MixedLM" if family.name == "gaussian" else "MixedGLM"),
         ("No. Observations", str(design.n_obs)),
@@ -87,7 +87,7 @@ class FittedModel:
     @property
     def family(self) -> Family:
         """The response family."""
-        return get_family(self.design.family)
+        return self.design.family
 
     def _cov_re_frame(self, psi: np.ndarray) -> pd.DataFrame:
         """Ψ of the first factor's random effects (without variance components)."""

@@ -31,7 +31,6 @@ from .design import (
     make_design,
 )
 from .errors import DataError, SpecificationError
-from .families import get_family
 from .moments import DataMoments, moments_of
 from .newdata import new_design
 from .spec import ModelSpec
@@ -78,7 +77,7 @@ def _piece(part: pd.DataFrame, template: Design, cols: list[str]) -> Piece:
         raise DataError(f"groups: levels {list(new.new_levels[0])[:5]} missing from the "
                         "level scan; recompute the Dask frame.")
     y = part[template.response].to_numpy(dtype=float)
-    get_family(template.family).check(y, new.trials)
+    template.family.check(y, new.trials)
     codes, Z = new.codes[0], new.Z[0]
     stats = stats_of_rows(codes, factor.n_levels, Z, new.X, y, theta_map(factor))
     moments = moments_of(design_columns(y, new.X, (Z,), new.trials, new.offset), (codes,),

@@ -254,7 +254,7 @@ class MixedLMPointResults(FittedModel):
         if self.family.name != "gaussian":
             raise SpecificationError(
                 f"{what}: implemented for Gaussian models; received family="
-                f"{self.design.family!r}. Use method='wald' or the posterior.")
+                f"{self.design.family.name!r}. Use method='wald' or the posterior.")
 
     def t_test(self, hypothesis: str | np.ndarray, ddf: str = "satterthwaite",
                alpha: float = 0.05) -> pd.DataFrame:

@@ -14,7 +14,6 @@ import xarray as xr
 
 from .design import Design
 from .errors import SpecificationError
-from .families import get_family
 from .infer.effects import aux_draws, linear_predictor
 from .newdata import NewDesign, require_known_levels
 
@@ -73,7 +72,7 @@ def predict_draws(
             b = np.concatenate([b, fresh], axis=2)  # (C, D, G + U, q)
         terms.append((Z, codes, b))
     eta = linear_predictor(beta, new.X, new.offset, terms)  # (C, D, n)
-    family = get_family(design.family)
+    family = design.family
     if kind == "mean":
         return family.inverse_link(eta)
     return family.sample(rng, eta, new.trials, aux_draws(family, posterior))

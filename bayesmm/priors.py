@@ -23,7 +23,6 @@ import pymc as pm
 
 from .design import Design, FactorDesign
 from .errors import SpecificationError, describe
-from .families import get_family
 
 __all__ = ["Prior", "default_priors", "resolve_priors", "sd_key", "corr_key"]
 
@@ -89,7 +88,7 @@ def _intercept_mean(design: Design) -> float:
     """Centre of the intercept's prior: the pooled mean on the link scale, less the offset."""
     mom = design.data_moments
     y_sum, y_mean = mom.column("y")[:2]
-    link = get_family(design.family).link
+    link = design.family.link
     if link == "logit":
         n = mom.column("trials")[0] if "trials" in mom.names else mom.n
         pooled = (y_sum + 0.5) / (n + 1.0)
@@ -103,7 +102,7 @@ def _intercept_mean(design: Design) -> float:
 
 def default_priors(design: Design) -> dict[str, Prior]:
     """Weakly informative priors scaled to ``design``'s response and predictors."""
-    family = get_family(design.family)
+    family = design.family
     sy = _scale(design, "y") if family.link == "identity" else 1.0
     priors: dict[str, Prior] = {}
     for j, name in enumerate(design.xnames):

@@ -14,7 +14,6 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..design import Design, FactorDesign
-from ..families import get_family
 from ..priors import Prior, corr_key, sd_key
 
 __all__ = ["Params", "add_parameters", "coords_of", "effect_dims", "observed", "sd_names"]
@@ -150,6 +149,6 @@ def add_parameters(design: Design, priors: dict[str, Prior], include_beta: bool 
         betas = [_register(p, f"_beta{j}", hyper_data) for j, p in enumerate(fe)]
         beta = pm.Deterministic("beta", pt.stack(betas), dims="coef")
     aux = {a.name: _register(priors[a.name], a.name, hyper_data)
-           for a in get_family(design.family).aux}
+           for a in design.family.aux}
     chols = tuple(_factor_chol(f, priors, hyper_data) for f in design.factors)
     return Params(beta, aux, chols)

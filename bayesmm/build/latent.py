@@ -15,7 +15,6 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..design import Design
-from ..families import get_family
 from ..priors import Prior
 from .common import add_parameters, coords_of, effect_dims, observed
 
@@ -43,6 +42,6 @@ def build_latent(design: Design, priors: dict[str, Prior]) -> pm.Model:
             codes = pm.Data(f"_codes{f}", factor.codes.astype("int64"))  # (N,)
             mu = mu + pt.sum(Z * b[codes], axis=1)  # (N,)
         trials = None if design.trials is None else pm.Data("_trials", _counts(design.trials))
-        get_family(design.family).likelihood(design.response, mu, observed(design), trials,
+        design.family.likelihood(design.response, mu, observed(design), trials,
                                              params.aux)
     return model

@@ -32,7 +32,7 @@ __all__ = ["beta_is_conjugate", "build_marginal", "marginal_applies"]
 
 def marginal_applies(design: Design) -> bool:
     """Tell whether the marginal build covers the design: Gaussian, one factor (VCs allowed)."""
-    return len(design.factors) == 1 and design.family == "gaussian"
+    return len(design.factors) == 1 and design.family.name == "gaussian"
 
 
 def beta_is_conjugate(design: Design, priors: dict[str, Prior]) -> bool:

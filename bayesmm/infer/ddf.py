@@ -35,10 +35,10 @@ def check_ddf(ddf: object, design: Design, method: str) -> DDF:
     name = str(ddf).lower().replace("_", "-")
     if name not in DDF_CHOICES:
         raise SpecificationError(f"ddf: expected one of {DDF_CHOICES}; received {ddf!r}.")
-    if design.family != "gaussian":
+    if design.family.name != "gaussian":
         raise SpecificationError(
             f"ddf: small-sample df are defined for Gaussian models (lmerTest's); received "
-            f"family={design.family!r}. Use the z-test table (summary() without ddf).")
+            f"family={design.family.name!r}. Use the z-test table (summary() without ddf).")
     if method == "map":
         raise SpecificationError(
             f"ddf={ddf!r}: needs a REML or ML fit, received method='map'. Fit with "

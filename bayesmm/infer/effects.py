@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ..design import Design, FactorDesign
-from ..families import Family, get_family
+from ..families import Family
 from ..suffstats import SuffStats
 
 __all__ = ["aux_draws", "draw_beta", "draw_effects", "factor_chol", "group_loglik",
@@ -235,7 +235,7 @@ def pointwise_loglik(design: Design, posterior: xr.Dataset) -> np.ndarray:
     -------
     ndarray, shape (C, D, N)
     """
-    family = get_family(design.family)
+    family = design.family
     terms = [(f.Z, f.codes, posterior[f.label].values) for f in design.factors]
     eta = linear_predictor(posterior["beta"].values, design.X, design.offset, terms)
     return family.logpdf(design.y, eta, design.trials, aux_draws(family, posterior))

@@ -25,7 +25,7 @@ from ..blocked import BlockedFactor, lower_solve, upper_solve
 from ..covariance import ThetaMap, joint_theta_map
 from ..design import Design
 from ..errors import FitError, SeparationError
-from ..families import Family, get_family
+from ..families import Family
 from ..suffstats import joint_z
 from ..weighted import WeightedCross, weighted_cross, weighted_factor
 from .numdiff import gradient_jacobian, hessian
@@ -58,7 +58,7 @@ def _problem(design: Design) -> _Problem:
     Z = joint_z(design)  # (N, m)
     n = design.n_obs
     offset = np.zeros(n) if design.offset is None else design.offset
-    return _Problem(design, get_family(design.family), Z, joint_theta_map(design.factors), offset,
+    return _Problem(design, design.family, Z, joint_theta_map(design.factors), offset,
                     weighted_cross(design))
 
 

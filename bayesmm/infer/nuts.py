@@ -115,7 +115,7 @@ def sample_nuts(
     if marginal and not marginal_applies(design):
         raise SpecificationError(
             "marginal: the marginal build needs a Gaussian model with one grouping factor; "
-            f"this model has family={design.family!r} and {len(design.factors)} factor(s) "
+            f"this model has family={design.family.name!r} and {len(design.factors)} factor(s) "
             f"({[f.name for f in design.factors]}). Use marginal=None."
         )
     use_marginal = marginal_applies(design) if marginal is None else bool(marginal)

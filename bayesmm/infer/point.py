@@ -15,7 +15,7 @@ __all__ = ["default_point_method", "point_fit", "point_methods"]
 
 def point_methods(design: Design) -> tuple[str, ...]:
     """Point methods the design supports (REML needs a Gaussian model)."""
-    return ("reml", "ml", "map") if design.family == "gaussian" else ("ml", "map")
+    return ("reml", "ml", "map") if design.family.name == "gaussian" else ("ml", "map")
 
 
 def default_point_method(design: Design) -> str:
@@ -34,7 +34,7 @@ def point_fit(design: Design, stats: SuffStats | None, method: str) -> PointFit:
     allowed = point_methods(design)
     if method not in allowed:
         raise SpecificationError(
-            f"method: family={design.family!r} supports {allowed} (REML is defined for "
+            f"method: family={design.family.name!r} supports {allowed} (REML is defined for "
             f"Gaussian models only; 'ml' is glmer's Laplace fit); received {method!r}."
         )
     # One BLAS thread: numpy and scipy each load their own OpenBLAS, and two pools of
@@ -42,7 +42,7 @@ def point_fit(design: Design, stats: SuffStats | None, method: str) -> PointFit:
     # 0.2 ms (the grouse-ticks Laplace fit: 19.6 s against 1.0 s); at InstEval's size
     # (1,142 × 1,142) one thread is no slower than two.
     with threadpool_limits(limits=1, user_api="blas"):
-        if design.family == "gaussian":
+        if design.family.name == "gaussian":
             assert stats is not None
             return fit_point(stats, method)  # type: ignore[arg-type]
         return fit_laplace(design, method)
