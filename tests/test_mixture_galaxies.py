@@ -29,10 +29,19 @@ def test_galaxies_ordered_model_converges_and_compares_by_loo(data, seed):
         res = bmm.mixture("v ~ 1", frame, k=k, alpha=alpha).fit(
             draws=1000, max_draws=30000, tune=1000, chains=4, random_seed=seed,
             target_accept=0.95)
-        table = res.summary().table
-        if k >= 3:  # the stopping rule held (or the cap was reached and this says so)
-            assert table["R-hat"].max() <= 1.01, (name, table)
-            assert table["ESS bulk"].min() >= 400, (name, table)
+        summary = res.summary()
+        table = summary.table
+        converged = table["R-hat"].max() <= 1.01 and table["ESS bulk"].min() >= 400
+        if k in (3, 4):  # the stopping rule held
+            assert converged, (name, table)
+        elif k == 5 and not converged:
+            # K = 5 reaches the 4 x 30000 cap unconverged on some seeds (seed 0: R-hat
+            # 1.025 for the weights; benchmarks/seed_sweep.py): the summary must say so
+            flagged = [n for n in summary.notes if n.startswith("Not converged: ")]
+            assert len(flagged) == 1, summary.notes
+            high = table.index[table["R-hat"] > 1.01]
+            low = table.index[table["ESS bulk"] < 400]
+            assert all(p in flagged[0] for p in [*high, *low]), (flagged, table)
         fits[name] = res.idata
     with warnings.catch_warnings():  # Pareto-k warnings on 82 points; arviz 0.23 uses a
         warnings.simplefilter("ignore")  # pandas API that pandas 3.1 deprecates
