@@ -25,9 +25,9 @@ from ..design import Design
 from ..priors import Prior
 from ..suffstats import SuffStats
 from .batched import forward_solve, normal_equations, stats_data, unrolled_cholesky
-from .common import add_parameters, coords_of
+from .common import Params, add_parameters, coords_of
 
-__all__ = ["beta_is_conjugate", "build_marginal", "marginal_applies"]
+__all__ = ["beta_is_conjugate", "build_marginal", "gaussian_loglik", "marginal_applies"]
 
 
 def marginal_applies(design: Design) -> bool:
@@ -67,27 +67,38 @@ def _logdet_quad(P: pt.TensorVariable, h: pt.TensorVariable, p: int
     return 2.0 * sum(pt.log(L[i][i]) for i in range(p)), sum(zi**2 for zi in z)
 
 
+def gaussian_loglik(stats: dict[str, pt.TensorVariable], params: Params, lam: pt.TensorVariable,
+                    n: pt.TensorVariable, design: Design, priors: dict[str, Prior],
+                    q: int, p: int) -> pt.TensorVariable:
+    """Build the Gaussian marginal log-likelihood of one factor's statistics (module docstring).
+
+    ``β`` is integrated out when ``params.beta`` is None (Normal priors), else kept.
+    """
+    sigma = params.sigma
+    s2 = sigma**2
+    logdet, A, c, d = normal_equations(stats, lam, q, p)
+    if params.beta is None:
+        m0_, s0_ = normal_prior_moments(design, priors)
+        m0, s0 = pm.Data("_beta_mu", m0_), pm.Data("_beta_sigma", s0_)
+        P = A / s2 + pt.diag(1.0 / s0**2)  # (p, p)
+        h = c / s2 + m0 / s0**2  # (p,)
+        logdet_P, hPh = _logdet_quad(P, h, p)
+        quad = d / s2 + pt.sum(m0**2 / s0**2) + pt.sum(pt.log(s0**2)) + logdet_P - hPh
+    else:
+        beta = params.beta
+        quad = (d - 2.0 * pt.dot(beta, c) + pt.dot(beta, pt.dot(A, beta))) / s2
+    return -0.5 * (n * pt.log(2 * np.pi * s2) + logdet + quad)
+
+
 def build_marginal(design: Design, priors: dict[str, Prior], stats: SuffStats) -> pm.Model:
     """PyMC model whose likelihood is the Gaussian marginal of ``y``."""
     conjugate = beta_is_conjugate(design, priors)
     with pm.Model(coords=coords_of(design)) as model:
         params = add_parameters(design, priors, include_beta=not conjugate, hyper_data=True)
-        sigma = params.sigma
-        s2 = sigma**2
-        lam = params.chols[0] / sigma  # (q, q) relative factor Λ
+        lam = params.chols[0] / params.sigma  # (q, q) relative factor Λ
         q, p = stats.ZtZ.shape[1], stats.XtX.shape[0]
-        logdet, A, c, d = normal_equations(stats_data(stats), lam, q, p)
+        data = stats_data(stats)
         n = pm.Data("_n_obs", float(stats.n_obs))  # data, like the priors: see add_parameters
-        if conjugate:
-            m0_, s0_ = normal_prior_moments(design, priors)
-            m0, s0 = pm.Data("_beta_mu", m0_), pm.Data("_beta_sigma", s0_)
-            P = A / s2 + pt.diag(1.0 / s0**2)  # (p, p)
-            h = c / s2 + m0 / s0**2  # (p,)
-            logdet_P, hPh = _logdet_quad(P, h, p)
-            quad = d / s2 + pt.sum(m0**2 / s0**2) + pt.sum(pt.log(s0**2)) + logdet_P - hPh
-        else:
-            beta = params.beta
-            quad = (d - 2.0 * pt.dot(beta, c) + pt.dot(beta, pt.dot(A, beta))) / s2
-        loglik = -0.5 * (n * pt.log(2 * np.pi * s2) + logdet + quad)
+        loglik = gaussian_loglik(data, params, lam, n, design, priors, q, p)
         pm.Potential("marginal_loglik", loglik)
     return model

@@ -1,20 +1,67 @@
 """Posterior quantities computed from draws.
 
-Ψ's Cholesky factor, exact conditional draws of the random effects (marginal build), and the
-pointwise log-likelihood.
+Ψ's Cholesky factor, exact conditional draws of the random effects (marginal and collapsed
+builds), and the pointwise log-likelihood.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
 import xarray as xr
 
 from ..design import Design, FactorDesign
 from ..families import Family
 from ..suffstats import SuffStats
 
-__all__ = ["aux_draws", "draw_beta", "draw_effects", "factor_chol", "group_loglik",
-           "linear_predictor", "pointwise_loglik"]
+__all__ = ["ResidualStats", "aux_draws", "draw_beta", "draw_effects", "factor_chol",
+           "group_loglik", "linear_predictor", "partial_residual_stats", "pointwise_loglik"]
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualStats:
+    """Per-draw statistics of the partial residual of the collapsed build's factor k.
+
+    ``r = y − Σ_{f≠k} Z_f b_f`` for every draw (:mod:`bayesmm.build.collapsed`).
+
+    Attributes
+    ----------
+    k : int
+        The integrated factor.
+    zty : ndarray, shape (S, G_k, q_k)
+        ``Z_kᵀr`` per draw.
+    xty : ndarray, shape (S, p)
+        ``Xᵀr`` per draw.
+    """
+
+    k: int
+    zty: np.ndarray
+    xty: np.ndarray
+
+
+def partial_residual_stats(design: Design, posterior: xr.Dataset, k: int, chunk: int = 100
+                           ) -> ResidualStats:
+    """``Z_kᵀr`` and ``Xᵀr`` of every draw's partial residual (the other factors' effects out)."""
+    factor = design.factors[k]
+    G, q, N = factor.n_levels, factor.q, design.n_obs
+    rows = (factor.codes[:, None] * q + np.arange(q)).ravel()  # (N q,)
+    cols = np.repeat(np.arange(N), q)
+    Zt = sp.csr_matrix((factor.Z.ravel(), (rows, cols)), shape=(G * q, N))  # (G q, N)
+    base = design.y  # (N,)  Gaussian: no offset
+    others = [(f.Z, f.codes, posterior[f.label].values.reshape(-1, f.n_levels, f.q))
+              for j, f in enumerate(design.factors) if j != k]
+    S = posterior["sigma"].values.size
+    zty, xty = np.empty((S, G, q)), np.empty((S, design.X.shape[1]))
+    for lo in range(0, S, chunk):
+        sl = slice(lo, min(lo + chunk, S))
+        r = np.repeat(base[None], sl.stop - sl.start, axis=0)  # (s, N)
+        for Z, codes, b in others:
+            r -= np.einsum("nq,snq->sn", Z, b[sl][:, codes, :], optimize=True)
+        zty[sl] = (Zt @ r.T).T.reshape(-1, G, q)
+        xty[sl] = r @ design.X
+    return ResidualStats(k, zty, xty)
 
 
 def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
@@ -80,29 +127,34 @@ def backward(L: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def draw_beta(
     design: Design, stats: SuffStats, posterior: xr.Dataset, m0: np.ndarray, s0: np.ndarray,
-    rng: np.random.Generator, chunk: int = 250,
+    rng: np.random.Generator, chunk: int = 250, resid: ResidualStats | None = None,
 ) -> np.ndarray:
     """Exact draws of β | y, σ, Λ under independent Normal(m₀, s₀) priors.
 
-    ``β ~ N(P⁻¹h, P⁻¹)`` with ``P = A/σ² + S₀⁻¹``, ``h = c/σ² + S₀⁻¹m₀`` (lme4's A, c).
+    ``β ~ N(P⁻¹h, P⁻¹)`` with ``P = A/σ² + S₀⁻¹``, ``h = c/σ² + S₀⁻¹m₀`` (lme4's A, c). With
+    ``resid`` (the collapsed build) the response is each draw's partial residual and ``stats``
+    are factor ``resid.k``'s.
 
     Returns
     -------
     ndarray, shape (C, D, p)
     """
     C, D = posterior["sigma"].shape
+    k = 0 if resid is None else resid.k
     sigma = posterior["sigma"].values.reshape(-1)  # (S,)
-    lam = factor_chol(design.factors[0], posterior) / sigma[:, None, None]  # (S, q, q)
+    lam = factor_chol(design.factors[k], posterior) / sigma[:, None, None]  # (S, q, q)
     A = np.empty((sigma.size, stats.p, stats.p))
     c = np.empty((sigma.size, stats.p))
     for lo in range(0, sigma.size, chunk):  # chunks of draws keep the (s, G, q, q) arrays small
         sl = slice(lo, lo + chunk)
         n = lam[sl].shape[0]
-        L, w = _whitened(stats, np.zeros((n, stats.p)), lam[sl])  # w = L⁻¹ΛᵀZᵀy (s, G, q)
+        zty = None if resid is None else resid.zty[sl]
+        xty = stats.Xty if resid is None else resid.xty[sl]  # (p,) or (s, p)
+        L, w = _whitened(stats, np.zeros((n, stats.p)), lam[sl], zty)  # w = L⁻¹ΛᵀZᵀy
         lzx = np.einsum("sqk,gqp->sgkp", lam[sl], stats.ZtX, optimize=True)  # ΛᵀZᵀX
         R = forward(L, lzx).reshape(n, -1, stats.p)  # (s, G·q, p)
         A[sl] = stats.XtX - np.swapaxes(R, 1, 2) @ R  # (s, p, p)
-        c[sl] = stats.Xty - np.einsum("sni,sn->si", R, w.reshape(n, -1), optimize=True)
+        c[sl] = xty - np.einsum("sni,sn->si", R, w.reshape(n, -1), optimize=True)
     s2 = sigma[:, None] ** 2
     P = A / s2[..., None] + np.diag(1.0 / s0**2)  # (S, p, p)
     h = c / s2 + m0 / s0**2  # (S, p)
@@ -113,17 +165,17 @@ def draw_beta(
     return draws.reshape(C, D, -1)
 
 
-def _flat_draws(design: Design, posterior: xr.Dataset) -> tuple[np.ndarray, ...]:
-    """β (S, p), σ (S,) and Λ = chol(Ψ)/σ (S, q, q) of the single factor, draws flattened."""
+def _flat_draws(design: Design, posterior: xr.Dataset, k: int = 0) -> tuple[np.ndarray, ...]:
+    """β (S, p), σ (S,) and Λ = chol(Ψ)/σ (S, q, q) of factor ``k``, draws flattened."""
     beta = posterior["beta"].values
     beta = beta.reshape(-1, beta.shape[-1])  # (S, p)
     sigma = posterior["sigma"].values.reshape(-1)  # (S,)
-    lam = factor_chol(design.factors[0], posterior) / sigma[:, None, None]  # (S, q, q)
+    lam = factor_chol(design.factors[k], posterior) / sigma[:, None, None]  # (S, q, q)
     return beta, sigma, lam
 
 
-def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray,
+              zty: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cholesky factors L of M_g = I + ΛᵀZ_gᵀZ_gΛ and w = L⁻¹Λᵀ(Z_gᵀy_g − Z_gᵀX_gβ).
 
     Parameters
@@ -131,6 +183,8 @@ def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray
     stats : SuffStats
     beta : ndarray, shape (s, p)
     lam : ndarray, shape (s, q, q)
+    zty : ndarray, shape (s, G, q), optional
+        ``Z_gᵀy_g`` per draw (a partial residual's); ``stats.Zty`` otherwise.
 
     Returns
     -------
@@ -140,7 +194,8 @@ def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray
     T = np.einsum("gkl,slj->sgkj", stats.ZtZ, lam, optimize=True)  # (s, G, q, q)   ZᵀZΛ
     M = np.einsum("ski,sgkj->sgij", lam, T, optimize=True) + np.eye(lam.shape[-1])  # I + ΛᵀZᵀZΛ
     L = small_cholesky(M)
-    u = stats.Zty[None] - np.einsum("gqp,sp->sgq", stats.ZtX, beta)  # (s, G, q)
+    zty = stats.Zty[None] if zty is None else zty
+    u = zty - np.einsum("gqp,sp->sgq", stats.ZtX, beta)  # (s, G, q)
     v = np.einsum("sqk,sgq->sgk", lam, u)  # (s, G, q)   Λᵀu
     return L, forward(L, v[..., None])[..., 0]
 
@@ -175,23 +230,24 @@ def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk:
 
 def draw_effects(
     design: Design, stats: SuffStats, posterior: xr.Dataset, rng: np.random.Generator,
-    chunk: int = 250,
+    chunk: int = 250, resid: ResidualStats | None = None,
 ) -> np.ndarray:
     """Exact draws of b_g | y, β, σ, Ψ for every posterior draw.
 
-    ``b_g ~ N(Λ M_g⁻¹ Λᵀ(Z_gᵀy_g − Z_gᵀX_gβ), σ² Λ M_g⁻¹ Λᵀ)``.
+    ``b_g ~ N(Λ M_g⁻¹ Λᵀ(Z_gᵀy_g − Z_gᵀX_gβ), σ² Λ M_g⁻¹ Λᵀ)``; with ``resid`` (the
+    collapsed build) of factor ``resid.k`` given each draw's partial residual.
 
     Returns
     -------
     ndarray, shape (C, D, G, q)
     """
     C, D = posterior["sigma"].shape
-    beta, sigma, lam = _flat_draws(design, posterior)
+    beta, sigma, lam = _flat_draws(design, posterior, 0 if resid is None else resid.k)
     G, q = stats.Zty.shape
     out = np.empty((C * D, G, q))
     for s0 in range(0, C * D, chunk):
         sl = slice(s0, s0 + chunk)
-        L, w = _whitened(stats, beta[sl], lam[sl])
+        L, w = _whitened(stats, beta[sl], lam[sl], None if resid is None else resid.zty[sl])
         eps = rng.standard_normal(w.shape)
         rhs = (w + sigma[sl, None, None] * eps)[..., None]  # (s, G, q, 1)
         x = backward(L, rhs)

@@ -1,4 +1,4 @@
-"""NUTS: build the PyMC model (marginal when it applies), sample, and return clean InferenceData."""
+"""NUTS: build the PyMC model (integrating out what can be), sample, return clean InferenceData."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
+from ..build.collapsed import (
+    build_collapsed,
+    collapsed_applies,
+    collapsed_factor,
+    collapsed_stats,
+)
 from ..build.common import effect_dims
 from ..build.latent import build_latent
 from ..build.marginal import (
@@ -22,12 +28,18 @@ from ..errors import SpecificationError
 from ..newdata import require_rows
 from ..priors import Prior
 from ..suffstats import SuffStats
-from .effects import draw_beta, draw_effects, pointwise_loglik
+from .effects import (
+    ResidualStats,
+    draw_beta,
+    draw_effects,
+    partial_residual_stats,
+    pointwise_loglik,
+)
 from .options import NutsOptions
 from .samplers import Start, get_sampler
 
-__all__ = ["with_groups", "add_observed_data", "clean_idata", "default_sampler",
-           "sample_nuts"]
+__all__ = ["with_groups", "add_observed_data", "choose_build", "clean_idata",
+           "default_sampler", "sample_nuts"]
 
 def default_sampler(marginal: bool) -> str:
     """Pick nutpie for the marginal build when it is installed, PyMC otherwise.
@@ -102,54 +114,78 @@ def sample_nuts(
         Sufficient statistics (needed by the marginal build).
     options : NutsOptions
     marginal : bool, optional
-        ``None`` uses the marginal build whenever it applies; ``False`` forces the latent one.
+        ``None`` integrates out what can be (:func:`choose_build`); ``False`` forces the
+        latent build.
 
     Returns
     -------
     tuple
-        ``(idata, build)`` with build ``"marginal"`` or ``"latent"``. The pointwise
-        log-likelihood group is added when ``options.log_likelihood`` is true, or, when it
-        is None, if it holds at most :data:`LOGLIK_AUTO_MAX` values (else ``loo`` adds it
-        on demand).
+        ``(idata, build)`` with build ``"marginal"``, ``"collapsed"`` or ``"latent"``. The
+        pointwise log-likelihood group is added when ``options.log_likelihood`` is true,
+        or, when it is None, if it holds at most :data:`LOGLIK_AUTO_MAX` values (else
+        ``loo`` adds it on demand).
+    """
+    build = choose_build(design, marginal)
+    if build == "latent":
+        require_rows(design, "the latent build (marginal=False)")
+    model = {"marginal": lambda: build_marginal(design, priors, stats),
+             "collapsed": lambda: build_collapsed(design, priors),
+             "latent": lambda: build_latent(design, priors)}[build]()
+    if options.sampler is None:
+        options = replace(options, sampler=default_sampler(build == "marginal"))
+    sampler, start = get_sampler(options.sampler), Start(low_dimensional=build == "marginal")
+    if options.max_draws is not None and not sampler.can_extend(start):
+        raise SpecificationError(
+            "max_draws: a run that extends itself needs nutpie on the marginal build; "
+            f"received sampler={options.sampler!r} on the {build} build. Pass max_draws=None.")
+    idata = sampler.sample(model, options, start)
+    idata = clean_idata(idata)
+    add_observed_data(idata, design)
+    if build == "marginal":
+        _integrated_draws(idata, design, priors, stats, model, options.random_seed, None)
+    elif build == "collapsed":
+        resid = partial_residual_stats(design, idata.posterior, collapsed_factor(design))
+        _integrated_draws(idata, design, priors, collapsed_stats(design), model,
+                          options.random_seed, resid)
+    n_values = options.chains * options.draws * design.n_obs
+    keep = options.log_likelihood
+    if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX and design.has_rows):
+        add_log_likelihood(idata, design)
+    return idata, build
+
+
+def choose_build(design: Design, marginal: bool | None) -> str:
+    """``"marginal"`` (one Gaussian factor), ``"collapsed"`` (several) or ``"latent"``.
+
+    ``marginal=None`` integrates out what can be: every effect and β for one Gaussian factor,
+    the largest factor and β for several; ``False`` forces the latent build.
     """
     if marginal and not marginal_applies(design):
         raise SpecificationError(
             "marginal: the marginal build needs a Gaussian model with one grouping factor; "
             f"this model has family={design.family.name!r} and {len(design.factors)} factor(s) "
-            f"({[f.name for f in design.factors]}). Use marginal=None."
-        )
-    use_marginal = marginal_applies(design) if marginal is None else bool(marginal)
-    if not use_marginal:
-        require_rows(design, "the latent build (marginal=False)")
-    model = build_marginal(design, priors, stats) if use_marginal else build_latent(design, priors)
-    if options.sampler is None:
-        options = replace(options, sampler=default_sampler(use_marginal))
-    sampler, start = get_sampler(options.sampler), Start(low_dimensional=use_marginal)
-    if options.max_draws is not None and not sampler.can_extend(start):
-        raise SpecificationError(
-            "max_draws: a run that extends itself needs nutpie on the marginal build; "
-            f"received sampler={options.sampler!r} on the "
-            f"{'marginal' if use_marginal else 'latent'} build. Pass max_draws=None.")
-    idata = sampler.sample(model, options, start)
-    idata = clean_idata(idata)
-    add_observed_data(idata, design)
-    if use_marginal:
-        factor = design.factors[0]
-        rng = np.random.default_rng(options.random_seed)
-        post = idata.posterior
-        if beta_is_conjugate(design, priors):
-            m0, s0 = normal_prior_moments(design, priors)
-            beta = draw_beta(design, stats, post, m0, s0, rng)
-            post = post.assign(beta=xr.DataArray(
-                beta, dims=("chain", "draw", "coef"), coords={"coef": list(design.xnames)}))
-            idata.posterior = post
-        b = draw_effects(design, stats, idata.posterior, rng)
-        post = idata.posterior
-        dims = ("chain", "draw", *effect_dims(factor))
-        coords = {d: list(model.coords[d]) for d in effect_dims(factor)}
-        idata.posterior = post.assign({factor.label: xr.DataArray(b, dims=dims, coords=coords)})
-    n_values = options.chains * options.draws * design.n_obs
-    keep = options.log_likelihood
-    if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX and design.has_rows):
-        add_log_likelihood(idata, design)
-    return idata, "marginal" if use_marginal else "latent"
+            f"({[f.name for f in design.factors]}). Use marginal=None (for several Gaussian "
+            "factors: the largest integrated out, the others latent).")
+    if marginal is False:
+        return "latent"
+    if marginal_applies(design):
+        return "marginal"
+    return "collapsed" if collapsed_applies(design) else "latent"
+
+
+def _integrated_draws(idata: az.InferenceData, design: Design, priors: dict[str, Prior],
+                      stats: SuffStats, model: object, seed: int | None,
+                      resid: ResidualStats | None) -> None:
+    """Add exact draws of β (when integrated out) and of the integrated factor's effects."""
+    factor = design.factors[0 if resid is None else resid.k]
+    rng = np.random.default_rng(seed)
+    if beta_is_conjugate(design, priors):
+        m0, s0 = normal_prior_moments(design, priors)
+        beta = draw_beta(design, stats, idata.posterior, m0, s0, rng, resid=resid)
+        idata.posterior = idata.posterior.assign(beta=xr.DataArray(
+            beta, dims=("chain", "draw", "coef"), coords={"coef": list(design.xnames)}))
+    b = draw_effects(design, stats, idata.posterior, rng, resid=resid)
+    dims = ("chain", "draw", *effect_dims(factor))
+    coords = {d: list(model.coords[d]) for d in effect_dims(factor)}  # type: ignore[attr-defined]
+    idata.posterior = idata.posterior.assign(
+        {factor.label: xr.DataArray(b, dims=dims, coords=coords)})

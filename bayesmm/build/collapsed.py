@@ -1,0 +1,84 @@
+"""The collapsed build: several Gaussian factors, the one with most levels integrated out.
+
+For crossed or nested designs (pupils × teachers, students × lecturers) the marginal build's
+per-group statistics do not exist, and the latent build makes NUTS walk through every
+level of every factor. Here the largest factor ``k`` (most levels) is integrated out
+exactly, as in :mod:`bayesmm.build.marginal`, and the others stay latent (non-centred,
+as in :mod:`bayesmm.build.latent`). Given the other factors' effects, the partial residual
+``r = y − Σ_{f≠k} Z_f b_f`` follows factor k's one-factor model, whose statistics
+``Z_kᵀr`` (G_k, q_k), ``Xᵀr`` (p,) and ``rᵀr`` are sums over the rows in every density call;
+``Z_kᵀZ_k``, ``Z_kᵀX`` and ``XᵀX`` are data. With Normal priors β is integrated out too,
+so the intercept and the effects of a few-level factor no longer trade off in the sampler.
+A gradient costs O(N) for the residual plus O(G_k q_k² p) for factor k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..design import Design
+from ..priors import Prior
+from ..suffstats import SuffStats, group_stats
+from .common import add_parameters, coords_of, effect_dims, observed
+from .marginal import beta_is_conjugate, gaussian_loglik
+
+__all__ = ["build_collapsed", "collapsed_applies", "collapsed_factor", "collapsed_stats"]
+
+
+def collapsed_applies(design: Design) -> bool:
+    """Tell whether the collapsed build covers the design: Gaussian, two or more factors."""
+    return (len(design.factors) > 1 and design.family.name == "gaussian"
+            and design.has_rows)
+
+
+def collapsed_factor(design: Design) -> int:
+    """Index of the factor integrated out: the one with the most levels (first on ties)."""
+    return int(np.argmax([f.n_levels for f in design.factors]))
+
+
+def collapsed_stats(design: Design) -> SuffStats:
+    """Factor k's one-factor statistics of the rows (its ``Zty``, ``Xty``, ``yty`` unused)."""
+    k = collapsed_factor(design)
+    one = replace(design, factors=(design.factors[k],))
+    return group_stats(one, design.factors[k])
+
+
+def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
+    """PyMC model with factor :func:`collapsed_factor` integrated out, the others latent."""
+    k = collapsed_factor(design)
+    stats = collapsed_stats(design)
+    conjugate = beta_is_conjugate(design, priors)
+    factor = design.factors[k]
+    G, q, p = factor.n_levels, factor.q, len(design.xnames)
+    with pm.Model(coords=coords_of(design)) as model:
+        params = add_parameters(design, priors, include_beta=not conjugate, hyper_data=True)
+        resid = observed(design)  # (N,)  Gaussian: no offset
+        for f, (other, chol) in enumerate(zip(design.factors, params.chols, strict=True)):
+            if f == k:
+                continue
+            dims = effect_dims(other)
+            z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
+            b = pm.Deterministic(other.label, pt.dot(z, chol.T), dims=dims)  # (G_f, q_f)
+            Z = pm.Data(f"_Z{f}", other.Z)  # (N, q_f)
+            codes = pm.Data(f"_codes{f}", other.codes.astype("int64"))  # (N,)
+            resid = resid - pt.sum(Z * b[codes], axis=1)  # (N,)
+        X = pm.Data("_X", design.X)  # (N, p)
+        Zk = pm.Data(f"_Z{k}", factor.Z)  # (N, q)
+        codes_k = pm.Data(f"_codes{k}", factor.codes.astype("int64"))  # (N,)
+        data = {
+            "ZtZ": pm.Data("_ZtZ", stats.ZtZ),  # (G, q, q)
+            "ZtX": pm.Data("_ZtX", stats.ZtX),  # (G, q, p)
+            "XtX": pm.Data("_XtX", stats.XtX),  # (p, p)
+            "Zty": pt.inc_subtensor(pt.zeros((G, q))[codes_k], Zk * resid[:, None]),  # (G, q)
+            "Xty": pt.dot(resid, X),  # (p,)
+            "yty": pt.dot(resid, resid),
+        }
+        n = pm.Data("_n_obs", float(design.n_obs))
+        lam = params.chols[k] / params.sigma  # (q, q) relative factor Λ_k
+        loglik = gaussian_loglik(data, params, lam, n, design, priors, q, p)
+        pm.Potential("marginal_loglik", loglik)
+    return model
