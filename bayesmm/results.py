@@ -38,7 +38,8 @@ class MixedLMResults(FittedModel):
     ----------
     idata : arviz.InferenceData
     build : str
-        ``"marginal"`` or ``"latent"``.
+        ``"marginal"`` (one Gaussian factor integrated out), ``"collapsed"`` (several: the
+        largest integrated out) or ``"latent"``.
     reml : MixedLMPointResults or None
         REML fit of the same model (shown beside the posterior).
     recipe : Recipe or None

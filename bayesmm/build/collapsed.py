@@ -3,8 +3,9 @@
 For crossed or nested designs (pupils × teachers, students × lecturers) the marginal build's
 per-group statistics do not exist, and the latent build makes NUTS walk through every
 level of every factor. Here the largest factor ``k`` (most levels) is integrated out
-exactly, as in :mod:`bayesmm.build.marginal`, and the others stay latent (non-centred,
-as in :mod:`bayesmm.build.latent`). Given the other factors' effects, the partial residual
+exactly, as in :mod:`bayesmm.build.marginal`, and the others stay latent: centred when
+their levels hold many rows each (:func:`centred`), non-centred as in
+:mod:`bayesmm.build.latent` otherwise. Given the other factors' effects, the partial residual
 ``r = y − Σ_{f≠k} Z_f b_f`` follows factor k's one-factor model, whose statistics
 ``Z_kᵀr`` (G_k, q_k), ``Xᵀr`` (p,) and ``rᵀr`` are sums over the rows in every density call;
 ``Z_kᵀZ_k``, ``Z_kᵀX`` and ``XᵀX`` are data. With Normal priors β is integrated out too,
@@ -20,13 +21,14 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..design import Design
+from ..design import Design, FactorDesign
 from ..priors import Prior
 from ..suffstats import SuffStats, group_stats
 from .common import add_parameters, coords_of, effect_dims, observed
 from .marginal import beta_is_conjugate, gaussian_loglik
 
-__all__ = ["build_collapsed", "collapsed_applies", "collapsed_factor", "collapsed_stats"]
+__all__ = ["build_collapsed", "centred", "collapsed_applies", "collapsed_factor",
+           "collapsed_stats"]
 
 
 def collapsed_applies(design: Design) -> bool:
@@ -38,6 +40,21 @@ def collapsed_applies(design: Design) -> bool:
 def collapsed_factor(design: Design) -> int:
     """Index of the factor integrated out: the one with the most levels (first on ties)."""
     return int(np.argmax([f.n_levels for f in design.factors]))
+
+
+CENTRE_ROWS = 10.0  # mean rows per level from which a latent factor is sampled centred
+
+
+def centred(factor: FactorDesign) -> bool:
+    """Whether a latent factor of the collapsed build is sampled centred, ``b ~ N(0, Ψ)``.
+
+    Centring pays when each level's data pin its effect down (Papaspiliopoulos, Roberts and
+    Sköld 2007); the rows per level stand in for that. Measured on the 73k-row students ×
+    lecturers × departments design (4 × 200 draws after 200, nutpie): centred lecturers
+    (65 rows per level) gave bulk ESS 951 for their variance against 114 non-centred; the
+    departments (5,244 rows per level) 58 against 34.
+    """
+    return factor.codes.size / factor.n_levels >= CENTRE_ROWS
 
 
 def collapsed_stats(design: Design) -> SuffStats:
@@ -61,8 +78,11 @@ def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
             if f == k:
                 continue
             dims = effect_dims(other)
-            z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
-            b = pm.Deterministic(other.label, pt.dot(z, chol.T), dims=dims)  # (G_f, q_f)
+            if centred(other):
+                b = pm.MvNormal(other.label, mu=pt.zeros(other.q), chol=chol, dims=dims)
+            else:
+                z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
+                b = pm.Deterministic(other.label, pt.dot(z, chol.T), dims=dims)  # (G_f, q_f)
             Z = pm.Data(f"_Z{f}", other.Z)  # (N, q_f)
             codes = pm.Data(f"_codes{f}", other.codes.astype("int64"))  # (N,)
             resid = resid - pt.sum(Z * b[codes], axis=1)  # (N,)

@@ -7,6 +7,7 @@ import xarray as xr
 from scipy import stats as sps
 
 import bayesmm as bmm
+from bayesmm.build import collapsed
 from bayesmm.build.collapsed import build_collapsed, collapsed_factor, collapsed_stats
 from bayesmm.infer.effects import draw_beta, draw_effects, factor_chol, partial_residual_stats
 from bayesmm.infer.nuts import choose_build
@@ -31,8 +32,12 @@ def _dense_z(factor: object) -> np.ndarray:
     return Z
 
 
+@pytest.mark.parametrize("centre", [True, False], ids=["centred", "non-centred"])
 @pytest.mark.parametrize("conjugate", [True, False], ids=["beta-integrated", "beta-sampled"])
-def test_collapsed_potential_equals_dense_mvn_given_the_latent_factor(conjugate):
+def test_collapsed_potential_equals_dense_mvn_given_the_latent_factor(conjugate, centre,
+                                                                     monkeypatch):
+    # items hold 12 rows each: centred at the default threshold of 10 rows per level
+    monkeypatch.setattr(collapsed, "CENTRE_ROWS", 10.0 if centre else 1e9)
     model = bmm.mixedlm("y ~ x + (x | subj) + (1 | item)", _crossed())
     d, priors = model.design, model.priors
     if not conjugate:
@@ -43,12 +48,14 @@ def test_collapsed_potential_equals_dense_mvn_given_the_latent_factor(conjugate)
     assert big.label == "subj"  # 12 levels against 5
     pm_model = build_collapsed(d, priors)
     assert ("beta" in pm_model.named_vars) is not conjugate
+    assert ("_item_z" in pm_model.named_vars) is not centre
     outs = [pm_model.potentials[0], pm_model["sigma"], pm_model["subj_sd"],
             pm_model["subj_corr"], pm_model["item"]]
     if not conjugate:
         outs.append(pm_model["beta"])
     fn = pm_model.compile_fn(pm_model.replace_rvs_by_values(outs),
-                             inputs=pm_model.value_vars, point_fn=True)
+                             inputs=pm_model.value_vars, point_fn=True,
+                             on_unused_input="ignore")
     rng = np.random.default_rng(3)
     point = {k_: v + rng.normal(0, 0.3, np.shape(v))
              for k_, v in pm_model.initial_point().items()}
