@@ -28,7 +28,7 @@ from .common import add_parameters, coords_of, effect_dims, observed
 from .marginal import beta_is_conjugate, gaussian_loglik
 
 __all__ = ["build_collapsed", "centred", "collapsed_applies", "collapsed_factor",
-           "collapsed_stats"]
+           "collapsed_stats", "flat_index"]
 
 
 def collapsed_applies(design: Design) -> bool:
@@ -55,6 +55,17 @@ def centred(factor: FactorDesign) -> bool:
     departments (5,244 rows per level) 58 against 34.
     """
     return factor.codes.size / factor.n_levels >= CENTRE_ROWS
+
+
+def flat_index(factor: FactorDesign) -> np.ndarray:
+    """Row r's position in the flattened effects (G q,) for each column j: (q, N) int64.
+
+    One-dimensional gathers and scatters (``b_flat[idx[j]]``, ``inc_subtensor``) compile to
+    PyTensor's C loops; on (G, q) arrays the scatter ran in Python: 15.6 ms per gradient on
+    73k rows.
+    """
+    q = factor.q
+    return (factor.codes[None, :] * q + np.arange(q)[:, None]).astype(np.int64)
 
 
 def collapsed_stats(design: Design) -> SuffStats:
@@ -84,18 +95,22 @@ def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
                 z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
                 b = pm.Deterministic(other.label, pt.dot(z, chol.T), dims=dims)  # (G_f, q_f)
             Z = pm.Data(f"_Z{f}", other.Z)  # (N, q_f)
-            codes = pm.Data(f"_codes{f}", other.codes.astype("int64"))  # (N,)
-            resid = resid - pt.sum(Z * b[codes], axis=1)  # (N,)
+            idx = pm.Data(f"_idx{f}", flat_index(other))  # (q_f, N)
+            b_flat = b.reshape((-1,))  # (G_f q_f,)
+            resid = resid - sum(Z[:, j] * b_flat[idx[j]] for j in range(other.q))  # (N,)
         X = pm.Data("_X", design.X)  # (N, p)
         Zk = pm.Data(f"_Z{k}", factor.Z)  # (N, q)
-        codes_k = pm.Data(f"_codes{k}", factor.codes.astype("int64"))  # (N,)
+        idx_k = pm.Data(f"_idx{k}", flat_index(factor))  # (q, N)
+        zty = pt.zeros(G * q)
+        for j in range(q):
+            zty = pt.inc_subtensor(zty[idx_k[j]], Zk[:, j] * resid)
         data = {
             "ZtZ": pm.Data("_ZtZ", stats.ZtZ),  # (G, q, q)
             "ZtX": pm.Data("_ZtX", stats.ZtX),  # (G, q, p)
             "XtX": pm.Data("_XtX", stats.XtX),  # (p, p)
-            "Zty": pt.inc_subtensor(pt.zeros((G, q))[codes_k], Zk * resid[:, None]),  # (G, q)
-            "Xty": pt.dot(resid, X),  # (p,)
-            "yty": pt.dot(resid, resid),
+            "Zty": zty.reshape((G, q)),  # (G, q)
+            "Xty": pt.sum(X * resid[:, None], axis=0),  # (p,)
+            "yty": pt.sum(resid**2),
         }
         n = pm.Data("_n_obs", float(design.n_obs))
         lam = params.chols[k] / params.sigma  # (q, q) relative factor Λ_k
