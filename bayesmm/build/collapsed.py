@@ -28,7 +28,7 @@ from .common import add_parameters, coords_of, effect_dims, observed
 from .marginal import beta_is_conjugate, gaussian_loglik
 
 __all__ = ["build_collapsed", "centred", "collapsed_applies", "collapsed_factor",
-           "collapsed_stats", "flat_index", "nesting_parents"]
+           "collapsed_stats", "flat_index"]
 
 
 def collapsed_applies(design: Design) -> bool:
@@ -55,41 +55,6 @@ def centred(factor: FactorDesign) -> bool:
     departments (5,244 rows per level) 58 against 34.
     """
     return factor.codes.size / factor.n_levels >= CENTRE_ROWS
-
-
-def _intercept_only(factor: FactorDesign) -> bool:
-    """Tell whether the factor is a scalar random intercept (one column of ones)."""
-    return factor.q == 1 and bool(np.all(factor.Z[:, 0] == 1.0))
-
-
-def nesting_parents(design: Design, k: int) -> dict[int, tuple[int, np.ndarray]]:
-    """Latent intercept factors nested in another latent intercept factor.
-
-    Maps factor f to ``(g, up)``: g has fewer levels, every level of f lies in one level of g
-    (``up``: g's level of each f level, (G_f,)). Such an f is sampled as each level's total
-    ``b_f + b_g`` centred on ``b_g`` (hierarchical centring, Gelfand, Sahu and Carlin 1995),
-    so moving a department's effect no longer means moving each of its lecturers; f must hold
-    :data:`CENTRE_ROWS` rows per level. A g carries one child (the one with most levels).
-    """
-    out: dict[int, tuple[int, np.ndarray]] = {}
-    taken: set[int] = set()
-    order = sorted(range(len(design.factors)), key=lambda f: -design.factors[f].n_levels)
-    for f in order:
-        child = design.factors[f]
-        if f == k or not (_intercept_only(child) and centred(child)):
-            continue
-        for g in order:
-            parent = design.factors[g]
-            if g in (f, k) or g in taken or g in out or parent.n_levels >= child.n_levels \
-                    or not _intercept_only(parent):
-                continue
-            up = np.full(child.n_levels, -1)
-            up[child.codes] = parent.codes
-            if np.array_equal(up[child.codes], parent.codes) and np.all(up >= 0):
-                out[f] = (g, up)
-                taken.add(g)
-                break
-    return out
 
 
 def flat_index(factor: FactorDesign) -> np.ndarray:
@@ -120,26 +85,15 @@ def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
     with pm.Model(coords=coords_of(design)) as model:
         params = add_parameters(design, priors, include_beta=not conjugate, hyper_data=True)
         resid = observed(design)  # (N,)  Gaussian: no offset
-        parents = nesting_parents(design, k)
-        effects = {}  # factor index -> effects (G_f, q_f) as a tensor
-        for f in sorted(set(range(len(design.factors))) - {k}, key=lambda f: f in parents):
-            other, chol, dims = design.factors[f], params.chols[f], effect_dims(design.factors[f])
-            if f in parents:  # centred on its parent level's effect (hierarchical centring)
-                g, up = parents[f]
-                total = pm.Normal(f"_{other.label}_total", mu=effects[g][up, 0],
-                                  sigma=chol[0, 0], dims=dims[0])  # (G_f,)
-                effects[f] = pm.Deterministic(other.label, (total - effects[g][up, 0])[:, None],
-                                              dims=dims)
-                resid = resid - total[pm.Data(f"_idx{f}", flat_index(other))[0]]
+        for f, (other, chol) in enumerate(zip(design.factors, params.chols, strict=True)):
+            if f == k:
                 continue
+            dims = effect_dims(other)
             if centred(other):
                 b = pm.MvNormal(other.label, mu=pt.zeros(other.q), chol=chol, dims=dims)
             else:
                 z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
                 b = pm.Deterministic(other.label, pt.dot(z, chol.T), dims=dims)  # (G_f, q_f)
-            effects[f] = b
-            if f in {g for g, _ in parents.values()}:
-                continue  # its child's totals carry it
             Z = pm.Data(f"_Z{f}", other.Z)  # (N, q_f)
             idx = pm.Data(f"_idx{f}", flat_index(other))  # (q_f, N)
             b_flat = b.reshape((-1,))  # (G_f q_f,)

@@ -109,38 +109,3 @@ def test_integrated_draws_follow_the_dense_conditional():
     # variances: the sample variance's SE is ≈ var·sqrt(2/(S−1))
     var = draws.var(0, ddof=1)
     assert np.all(np.abs(var / np.diag(cov) - 1) < 4.5 * np.sqrt(2 / (S - 1)))
-
-
-def _nested(seed: int = 2) -> pd.DataFrame:
-    """360 rows: 30 students crossed with 12 lecturers nested in 3 departments."""
-    rng = np.random.default_rng(seed)
-    s, d = rng.integers(0, 30, 360), rng.integers(0, 12, 360)
-    y = rng.normal(0, 0.5, 30)[s] + rng.normal(0, 0.7, 12)[d] + rng.normal(0, 0.3, 3)[d % 3] \
-        + rng.normal(size=360)
-    return pd.DataFrame({"y": y, "s": s.astype(str), "d": d.astype(str),
-                         "dept": (d % 3).astype(str)})
-
-
-def test_a_nested_factor_is_centred_on_its_parent_with_the_same_density(monkeypatch):
-    # lecturers (30 rows each) nested in departments: sampled as totals b_d + b_dept centred
-    # on b_dept. The change of variables has Jacobian 1, so the model's log density at
-    # (total, b_dept) equals the plainly centred build's at (total − b_dept[up], b_dept).
-    model = bmm.mixedlm("y ~ 1 + (1 | s) + (1 | d) + (1 | dept)", _nested())
-    d, priors = model.design, model.priors
-    k = collapsed_factor(d)
-    assert d.factors[k].label == "s"
-    parents = collapsed.nesting_parents(d, k)
-    (f, (g, up)), = parents.items()
-    assert (d.factors[f].label, d.factors[g].label) == ("d", "dept")
-    np.testing.assert_array_equal(up, [int(lv) % 3 for lv in d.factors[f].levels])
-    hier = build_collapsed(d, priors)
-    assert "_d_total" in hier.named_vars and "d" not in hier.free_RVs
-    monkeypatch.setattr(collapsed, "nesting_parents", lambda *_: {})
-    plain = build_collapsed(d, priors)
-    rng = np.random.default_rng(4)
-    point = {k_: v + rng.normal(0, 0.3, np.shape(v)) for k_, v in hier.initial_point().items()}
-    mapped = {k_: v for k_, v in point.items() if k_ != "_d_total"}
-    mapped["d"] = (point["_d_total"] - point["dept"][up, 0])[:, None]
-    assert set(mapped) == set(plain.initial_point())
-    np.testing.assert_allclose(hier.compile_logp()(point), plain.compile_logp()(mapped),
-                               rtol=1e-12)
