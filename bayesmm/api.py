@@ -133,8 +133,9 @@ class MixedLM:
         formula : str
             ``"y ~ x"``, optionally with lme4 terms ``(x | g)``, ``(x || g)``, ``(1 | a/b)``.
         data : pandas.DataFrame or dask.dataframe.DataFrame
-            A Dask frame (Gaussian, one grouping factor) is reduced to sufficient statistics
-            partition by partition; its rows never come to this process.
+            A Dask frame (Gaussian) is reduced to sufficient statistics partition by
+            partition (per group for one factor, lme4's blocked cross-products for several);
+            its rows never come to this process.
         groups : str or array_like, optional
             Grouping column name, or an array of labels (reported as ``"Group"``).
         re_formula : str, optional

@@ -18,7 +18,7 @@ The profiled deviance needs ``L⁻¹ Λᵀ Zᵀ[X | y]`` and ``log|L|`` only (se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.linalg as sla
@@ -27,7 +27,8 @@ import scipy.sparse as sp
 from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
 
-__all__ = ["BlockedFactor", "BlockedProfile", "BlockedStats", "blocked_effects", "blocked_factor",
+__all__ = ["BlockedFactor", "BlockedProfile", "BlockedStats", "add_blocked_stats",
+           "blocked_effects", "blocked_factor",
            "blocked_profile", "blocked_stats", "elimination_order", "factor_z", "lower_solve",
            "relative_factors", "upper_solve"]
 
@@ -138,6 +139,19 @@ def blocked_stats(design: Design) -> BlockedStats:
         yty=float(y @ y),
         n_obs=n,
         tmap=joint_theta_map(factors),
+    )
+
+
+def add_blocked_stats(a: BlockedStats, b: BlockedStats) -> BlockedStats:
+    """Cross-products of the union of two disjoint sets of rows of the same factors' levels.
+
+    Every array is a sum over rows, so partitions (a Dask frame's) add up to the whole.
+    """
+    return replace(
+        a, D1=a.D1 + b.D1, Z1X=a.Z1X + b.Z1X, Z1y=a.Z1y + b.Z1y,
+        ZrZ1=(a.ZrZ1 + b.ZrZ1).tocsr(), ZrZr=a.ZrZr + b.ZrZr, ZrX=a.ZrX + b.ZrX,
+        Zry=a.Zry + b.Zry, XtX=a.XtX + b.XtX, Xty=a.Xty + b.Xty, yty=a.yty + b.yty,
+        n_obs=a.n_obs + b.n_obs,
     )
 
 

@@ -44,13 +44,15 @@ class NewDesign:
     offset: np.ndarray | None = None
 
 
-def require_rows(design: Design, what: str) -> None:
+ROWS_FIX = "pass rows explicitly, e.g. res.predict(new_data=ddf.partitions[0].compute())"
+
+
+def require_rows(design: Design, what: str, fix: str = ROWS_FIX) -> None:
     """Raise when ``design`` is partitioned (Dask): its rows are not in memory."""
     if not design.has_rows:
         raise DataError(
             f"data: {what} need the rows, and this model was built from a Dask DataFrame "
-            "whose rows stay in its partitions; pass rows explicitly, e.g. "
-            "res.predict(new_data=ddf.partitions[0].compute())."
+            f"whose rows stay in its partitions; {fix}."
         )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .blocked import BlockedStats, add_blocked_stats, blocked_stats
 from .covariance import theta_map
 from .design import (
     Design,
@@ -52,7 +53,7 @@ def is_dask_frame(data: object) -> bool:
 class Piece:
     """What one partition (or a reduction of several) contributes."""
 
-    stats: SuffStats | None
+    stats: SuffStats | BlockedStats | None
     moments: DataMoments | None
     n_dropped: int
 
@@ -61,7 +62,8 @@ class Piece:
             return replace(other, n_dropped=self.n_dropped + other.n_dropped)
         if other.stats is None:
             return replace(self, n_dropped=self.n_dropped + other.n_dropped)
-        return Piece(add_stats(self.stats, other.stats), self.moments.combine(other.moments),
+        add = add_blocked_stats if isinstance(self.stats, BlockedStats) else add_stats
+        return Piece(add(self.stats, other.stats), self.moments.combine(other.moments),
                      self.n_dropped + other.n_dropped)
 
 
@@ -72,16 +74,23 @@ def _piece(part: pd.DataFrame, template: Design, cols: list[str]) -> Piece:
     if len(part) == 0:
         return Piece(None, None, int((~ok).sum()))
     new = new_design(template, part)
-    factor = template.factors[0]
-    if new.new_levels[0]:  # cannot happen: levels were discovered across partitions
-        raise DataError(f"groups: levels {list(new.new_levels[0])[:5]} missing from the "
-                        "level scan; recompute the Dask frame.")
+    for factor, unseen in zip(template.factors, new.new_levels, strict=True):
+        if unseen:  # cannot happen: levels were discovered across partitions
+            raise DataError(f"{factor.label}: levels {list(unseen)[:5]} missing from the "
+                            "level scan; recompute the Dask frame.")
     y = part[template.response].to_numpy(dtype=float)
     template.family.check(y, new.trials)
-    codes, Z = new.codes[0], new.Z[0]
-    stats = stats_of_rows(codes, factor.n_levels, Z, new.X, y, theta_map(factor))
-    moments = moments_of(design_columns(y, new.X, (Z,), new.trials, new.offset), (codes,),
-                         (factor.n_levels,))
+    if len(template.factors) > 1:  # lme4's blocked cross-products, summed like the rest
+        rows = replace(template, y=y, X=new.X, factors=tuple(
+            replace(f, codes=c, Z=Z)
+            for f, c, Z in zip(template.factors, new.codes, new.Z, strict=True)))
+        stats = blocked_stats(rows)
+    else:
+        factor = template.factors[0]
+        stats = stats_of_rows(new.codes[0], factor.n_levels, new.Z[0], new.X, y,
+                              theta_map(factor))
+    moments = moments_of(design_columns(y, new.X, new.Z, new.trials, new.offset), new.codes,
+                         tuple(f.n_levels for f in template.factors))
     return Piece(stats, moments, int((~ok).sum()))
 
 
@@ -117,13 +126,15 @@ def _complete(part: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return part.loc[complete_rows(part, cols)]
 
 
-def partitioned_design(spec: ModelSpec, ddf: Any) -> tuple[Design, SuffStats]:
+def partitioned_design(spec: ModelSpec, ddf: Any
+                       ) -> tuple[Design, SuffStats | BlockedStats]:
     """Design and sufficient statistics of a Dask data frame.
 
     Parameters
     ----------
     spec : ModelSpec
-        A Gaussian model with one grouping factor.
+        A Gaussian model, one grouping factor (per-group statistics) or several (lme4's
+        blocked cross-products, :class:`~bayesmm.blocked.BlockedStats`).
     ddf : dask.dataframe.DataFrame
 
     Returns
@@ -134,12 +145,11 @@ def partitioned_design(spec: ModelSpec, ddf: Any) -> tuple[Design, SuffStats]:
     """
     import dask
 
-    factors = {t.factor for t in spec.re_terms}
-    if spec.family != "gaussian" or len(factors) != 1:
+    if spec.family != "gaussian":
         raise SpecificationError(
-            "data: a Dask DataFrame needs a Gaussian model with one grouping factor (its "
-            f"statistics are summed over partitions); this model has family={spec.family!r} "
-            f"and factors {sorted(factors)}. Call .compute() and pass a pandas DataFrame."
+            "data: a Dask DataFrame needs a Gaussian model (its statistics are summed over "
+            f"partitions); this model has family={spec.family!r}. Call .compute() and pass "
+            "a pandas DataFrame."
         )
     stateful = [t for t in STATEFUL if re.search(rf"\b{t}\(", spec.fixed + str(spec.re_terms))]
     if stateful:
@@ -160,11 +170,12 @@ def partitioned_design(spec: ModelSpec, ddf: Any) -> tuple[Design, SuffStats]:
         warnings.warn(f"data: dropped {total.n_dropped} of {total.n_dropped + total.stats.n_obs}"
                       f" rows with missing values in {cols}.", MissingDataWarning,
                       stacklevel=4)
-    factor = template.factors[0]
-    empty = replace(factor, codes=np.empty(0, dtype=np.int64), Z=np.empty((0, factor.q)))
+    empty = tuple(replace(f, codes=np.empty(0, dtype=np.int64), Z=np.empty((0, f.q)))
+                  for f in template.factors)
     design = replace(template, y=np.empty(0), X=np.empty((0, len(template.xnames))),
-                     factors=(empty,), n_dropped=total.n_dropped, moments=total.moments)
-    _check_identifiable(factor, design.n_obs)
+                     factors=empty, n_dropped=total.n_dropped, moments=total.moments)
+    for factor in template.factors:
+        _check_identifiable(factor, design.n_obs)
     _check_gram_rank(total.stats.XtX, template.xnames)
     return design, total.stats
 

@@ -1,20 +1,24 @@
-"""NUTS: latent build (what bambi does) vs marginal build, same priors, same run.
+"""NUTS against the peers: bayesmm's first and repeat fits beside bambi and brms, one run.
 
-For each data set: wall time from DataFrame to InferenceData, minimum bulk ESS over every
-parameter (random effects included), ESS per second, divergences and max R-hat; 4 chains x
-1000 draws after 1000 tuning steps. The PyTensor cache starts empty: "cold s" is the first fit
-of each model with 50 draws (C or Numba compilation included), "wall s" a second, full fit in
-the same process (what a user refitting in a session pays: the marginal build's compiled
-density comes from bayesmm's in-memory cache, the latent build recompiles its graph), and
-"new process s" the same full fit in a fresh Python process with the disk caches warm (what
-the next session pays: the marginal build unpickles its density). ESS/s uses "wall s";
-"ESS/s new" uses "new process s".
+For each data set, 4 chains x 1000 draws after 1000 tuning steps, 2 cores, the wall time from
+DataFrame to posterior and the minimum bulk ESS over every parameter (random effects
+included), so ESS/s = min bulk ESS / wall s:
 
-The latent build always samples with PyMC (bambi's default); ``--sampler`` picks the marginal
-build's sampler (default: the package's, nutpie when installed; or pymc, numpyro).
+* ``bayesmm first``: ``fit()`` with its defaults in a fresh Python process whose caches
+  (PyTensor's C modules, Numba's machine code, bayesmm's compiled densities) start empty for
+  this data set: what a new user's first fit of a model structure costs.
+* ``bayesmm repeat``: the same fit in another fresh process with those caches kept.
+* ``bambi pymc`` / ``bambi nutpie``: bambi 0.17 under its own interpreter (``--bambi-python``,
+  default ``$BAMBI_PYTHON``; it needs formulae < 0.7, see DEVELOPERS.md), timed on a second
+  fit in the same process after a 20-draw fit, so its compilation is cached: its best case.
+* ``brms``: ``brm()`` through ``Rscript`` (Stan); ``wall`` is an ``update()`` of the compiled
+  model (sampling only, its best case) and ``first s`` the first call with the C++ compile.
 
-Usage: python benchmarks/nuts.py [--draws N] [--sampler pymc|nutpie|numpyro] [--only NAME]
-       [data_dir]
+A peer that is not installed is skipped with a line saying so. Each tool uses its own default
+priors; the ratios compare bayesmm's ESS/s with the best peer's.
+
+Usage: python benchmarks/nuts.py [--draws N] [--only NAME ...] [--bambi-python PATH]
+       [--no-brms] [data_dir]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,109 +34,170 @@ import time
 import warnings
 from pathlib import Path
 
-# base_compiledir: C modules, Numba's machine code and the compiled densities start empty (a
-# truly cold first fit); the fresh-process fits inherit the run's folder (warm disk caches)
-_CACHE = os.environ.setdefault("BAYESMM_BENCH_CACHE", tempfile.mkdtemp(prefix="bayesmm-bench-"))
-os.environ["PYTENSOR_FLAGS"] = f"base_compiledir={_CACHE}"
+import numpy as np
+import pandas as pd
 
-import arviz as az  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
-import bayesmm as bmm  # noqa: E402
-from bayesmm.infer.nuts import default_sampler  # noqa: E402
-
-CASES = [
-    ("dietox", "Weight ~ Time", {"groups": "Pig", "re_formula": "~Time"}),
-    ("sleepstudy", "Reaction ~ Days", {"groups": "Subject", "re_formula": "~Days"}),
-    ("radon", "log_radon ~ basement + uranium", {"groups": "county"}),
-    ("Exam", "normexam ~ standLRT", {"groups": "school", "re_formula": "~standLRT"}),
-    ("Dyestuff2", "Yield ~ 1", {"groups": "Batch"}),
-]
-
-
-def fit(frame, formula, kw, marginal, sampler, draws):
-    t0 = time.perf_counter()
-    res = bmm.mixedlm(formula, frame, **kw).fit(
-        draws=draws, tune=draws, chains=4, cores=2, random_seed=1, comparison=False,
-        marginal=marginal, sampler="pymc" if marginal is False else sampler)
-    return res, time.perf_counter() - t0
+# name: (bayesmm formula, bayesmm keywords, bambi formula, brms formula, family)
+CASES = {
+    "dietox": ("Weight ~ Time", {"groups": "Pig", "re_formula": "~Time"},
+               "Weight ~ Time + (Time | Pig)", "Weight ~ Time + (Time | Pig)", "gaussian"),
+    "sleepstudy": ("Reaction ~ Days", {"groups": "Subject", "re_formula": "~Days"},
+                   "Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (Days | Subject)",
+                   "gaussian"),
+    "radon": ("log_radon ~ basement + uranium", {"groups": "county"},
+              "log_radon ~ basement + uranium + (1 | county)",
+              "log_radon ~ basement + uranium + (1 | county)", "gaussian"),
+    "Exam": ("normexam ~ standLRT", {"groups": "school", "re_formula": "~standLRT"},
+             "normexam ~ standLRT + (standLRT | school)",
+             "normexam ~ standLRT + (standLRT | school)", "gaussian"),
+    "Dyestuff2": ("Yield ~ 1", {"groups": "Batch"}, "Yield ~ 1 + (1 | Batch)",
+                  "Yield ~ 1 + (1 | Batch)", "gaussian"),
+    "cbpp": ("incidence / size ~ C(period) + (1 | herd)", {"family": "binomial"},
+             "p(incidence, size) ~ C(period) + (1 | herd)",
+             "incidence | trials(size) ~ factor(period) + (1 | herd)", "binomial"),
+}
 
 
-def diagnostics(res):
+def load(data_dir: Path, name: str) -> pd.DataFrame:
+    """A data set with R's dotted column names made Python names."""
+    return pd.read_csv(data_dir / f"{name}.csv").rename(columns={"log.radon": "log_radon"})
+
+
+def min_diagnostics(idata: object) -> dict[str, float]:
+    """Min bulk ESS, max R-hat and divergences over the posterior's non-constant entries."""
+    import arviz as az
+
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore")
-        s = az.summary(res.idata, kind="diagnostics")
-    return s[np.isfinite(s["r_hat"])]  # constant entries (corr diagonal)
+        s = az.summary(idata, kind="diagnostics")
+    s = s[np.isfinite(s["r_hat"])]  # constant entries (a correlation's diagonal)
+    return {"ess": float(s["ess_bulk"].min()), "rhat": float(s["r_hat"].max()),
+            "divergences": int(idata.sample_stats["diverging"].sum())}
 
 
-def load(data_dir, name):
-    return pd.read_csv(Path(data_dir) / f"{name}.csv").rename(columns={"log.radon": "log_radon"})
+def child(name: str, data_dir: Path, draws: int) -> None:
+    """One bayesmm fit with its defaults in this process; prints a JSON line."""
+    import bayesmm as bmm
+    from bayesmm.infer.nuts import default_sampler
+
+    formula, kw, *_ = CASES[name]
+    frame = load(data_dir, name)
+    t0 = time.perf_counter()
+    res = bmm.mixedlm(formula, frame, **kw).fit(draws=draws, tune=draws, chains=4, cores=2,
+                                                random_seed=1, comparison=False)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"wall": wall, **min_diagnostics(res.idata), "build": res.build,
+                      "sampler": default_sampler(res.build == "marginal")}))
 
 
-def child(args):
-    """One full fit in this (fresh) process; prints wall time and min ESS as JSON."""
-    name, marginal = args.child
-    formula, kw = {c[0]: c[1:] for c in CASES}[name]
-    res, wall = fit(load(args.data_dir, name), formula, kw,
-                    None if marginal == "marginal" else False, args.sampler, args.draws)
-    print(json.dumps({"wall": wall, "ess": float(diagnostics(res)["ess_bulk"].min())}))
+def run_json(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run a child and parse its last stdout line; a failure is reported, not raised."""
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1][:120]}
 
 
-def new_process(name, marginal, args):
+def bayesmm_rows(name: str, args: argparse.Namespace) -> list[dict]:
+    """First fit (empty caches) and repeat fit, each in a fresh process."""
+    cache = tempfile.mkdtemp(prefix=f"bayesmm-nuts-{name}-")
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}",
+           "NUMBA_CACHE_DIR": str(Path(cache) / "numba")}
     cmd = [sys.executable, __file__, str(args.data_dir), "--draws", str(args.draws),
-           "--child", name, "latent" if marginal is False else "marginal"]
-    if args.sampler:
-        cmd += ["--sampler", args.sampler]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+           "--child", name]
+    rows = []
+    try:
+        for label in ("bayesmm first", "bayesmm repeat"):
+            rows.append({"data": name, "tool": label, **run_json(cmd, env)})
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return rows
 
 
-def run(name, frame, formula, kw, marginal, args):
-    _, cold = fit(frame, formula, kw, marginal, args.sampler, 50)
-    res, wall = fit(frame, formula, kw, marginal, args.sampler, args.draws)
-    s = diagnostics(res)
-    ess = float(s["ess_bulk"].min())
-    fresh = new_process(name, marginal, args)
-    sampler = "pymc" if marginal is False else args.sampler or default_sampler(True)
-    return {"build": res.build, "sampler": sampler,
-            "cold s": cold, "wall s": wall, "min ESS bulk": ess,
-            "ESS/s": ess / wall, "new process s": fresh["wall"],
-            "ESS/s new": fresh["ess"] / fresh["wall"],
-            "divergences": int(res.idata.sample_stats["diverging"].sum()),
-            "max R-hat": float(s["r_hat"].max())}
+def peer_frame(name: str, args: argparse.Namespace, tmp: Path) -> Path:
+    """The data set written where the peers read it."""
+    path = tmp / f"{name}.csv"
+    load(args.data_dir, name).to_csv(path, index=False)
+    return path
+
+
+def bambi_rows(name: str, csv: Path, args: argparse.Namespace) -> list[dict]:
+    """bambi with PyMC's and nutpie's samplers."""
+    _, _, formula, _, family = CASES[name]
+    return [{"data": name, "tool": f"bambi {s}",
+             **run_json([args.bambi_python, str(HERE / "peers" / "bambi_fit.py"), str(csv),
+                         formula, family, s, str(args.draws)])}
+            for s in ("pymc", "nutpie")]
+
+
+def brms_rows(name: str, csv: Path, args: argparse.Namespace) -> list[dict]:
+    """brms (Stan), compiled once, timed on the update."""
+    _, _, _, formula, family = CASES[name]
+    row = run_json(["Rscript", str(HERE / "peers" / "brms_fit.R"), str(csv), formula, family,
+                    str(args.draws)])
+    if "wall_first" in row:
+        row["first s"] = row.pop("wall_first")
+    return [{"data": name, "tool": "brms", **row}]
+
+
+def peers_available(args: argparse.Namespace) -> tuple[bool, bool]:
+    """Which peers this machine has; a missing one is named on stderr."""
+    bambi = bool(args.bambi_python) and subprocess.run(
+        [args.bambi_python, "-c", "import bambi, nutpie"], capture_output=True).returncode == 0
+    if not bambi:
+        print("bambi skipped: no interpreter with bambi and nutpie (--bambi-python)",
+              file=sys.stderr)
+    brms = not args.no_brms and shutil.which("Rscript") is not None and subprocess.run(
+        ["Rscript", "-e", "library(brms); library(posterior)"],
+        capture_output=True).returncode == 0
+    if not brms:
+        print("brms skipped: Rscript with brms and posterior not found", file=sys.stderr)
+    return bambi, brms
+
+
+def report(rows: list[dict]) -> pd.DataFrame:
+    """One row per data set and tool, with bayesmm's ESS/s over the best peer's."""
+    table = pd.DataFrame(rows)
+    table["ESS/s"] = table["ess"] / table["wall"]
+    best = table[~table["tool"].str.startswith("bayesmm")].groupby("data")["ESS/s"].max()
+    table["x best peer"] = table["ESS/s"] / table["data"].map(best)
+    table.loc[~table["tool"].str.startswith("bayesmm"), "x best peer"] = np.nan
+    return table.set_index(["data", "tool"])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("data_dir", nargs="?",
-                        default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    """Run every case and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", nargs="?", type=Path,
+                        default=Path(os.environ.get("BAYESMM_DATA",
+                                                    HERE.parents[1] / "shared" / "data")))
     parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--sampler", default=None)
-    parser.add_argument("--only", default=None)
-    parser.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--bambi-python", default=os.environ.get("BAMBI_PYTHON"))
+    parser.add_argument("--no-brms", action="store_true")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return child(args)
-    rows = []
-    for name, formula, kw in CASES:
-        if args.only and name != args.only:
-            continue
-        frame = load(args.data_dir, name)
-        for marginal in (False, None):
-            row = {"data": name, **run(name, frame, formula, kw, marginal, args)}
-            rows.append(row)
-            print(row, file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows).set_index(["data", "build"])
-    for col in ("ESS/s", "ESS/s new"):
-        speed = table[col].unstack("build")
-        table = table.join((speed["marginal"] / speed["latent"]).rename(f"{col} ratio"),
-                           on="data")
+            return child(args.child, args.data_dir, args.draws)
+    bambi, brms = peers_available(args)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bayesmm-peers-") as tmp:
+        for name in args.only or CASES:
+            csv = peer_frame(name, args, Path(tmp))
+            new = bayesmm_rows(name, args)
+            new += bambi_rows(name, csv, args) if bambi else []
+            new += brms_rows(name, csv, args) if brms else []
+            for row in new:
+                print(row, file=sys.stderr, flush=True)
+            rows += new
     with pd.option_context("display.width", 200, "display.max_columns", 20,
-                           "display.float_format", "{:.3f}".format):
-        print(table)
+                           "display.float_format", "{:.3g}".format):
+        print(report(rows))
 
 
 if __name__ == "__main__":

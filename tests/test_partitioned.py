@@ -132,8 +132,51 @@ def test_local_cluster_client_computes_the_statistics() -> None:
                                    rtol=1e-12, atol=1e-9)
 
 
+def _crossed_frame(n: int = 5000, seed: int = 4) -> pd.DataFrame:
+    """Subjects (60, with slopes) crossed with items (25), nested sites (6); a NaN row."""
+    rng = np.random.default_rng(seed)
+    s, i = rng.integers(0, 60, n), rng.integers(0, 25, n)
+    x = rng.normal(size=n)
+    y = (1 + 0.5 * x + rng.normal(size=60)[s] + 0.4 * rng.normal(size=60)[s] * x
+         + 0.7 * rng.normal(size=25)[i] + 0.5 * rng.normal(size=6)[s % 6] + rng.normal(size=n))
+    df = pd.DataFrame({"y": y, "x": x, "subj": [f"s{k}" for k in s],
+                       "item": [f"i{k}" for k in i], "site": [f"t{k % 6}" for k in s]})
+    df.loc[11, "y"] = np.nan
+    return df.sort_values("subj", ignore_index=True)
+
+
+BLOCKED = ("D1", "Z1X", "Z1y", "ZrZr", "ZrX", "Zry", "XtX", "Xty", "yty", "n_obs")
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (x | subj) + (1 | item)",
+                                     "y ~ x + (1 | site/subj) + (1 | item)"])
+def test_several_factors_from_partitions_equal_in_memory(formula: str) -> None:
+    df = _crossed_frame()
+    ddf = dd.from_pandas(df, npartitions=5)
+    with pytest.warns(bmm.MissingDataWarning, match="dropped 1 of 5000 rows"):
+        dask_model = bmm.mixedlm(formula, ddf)
+    with pytest.warns(bmm.MissingDataWarning):
+        mem_model = bmm.mixedlm(formula, df)
+    a, b = mem_model.stats, dask_model.stats  # BlockedStats, summed over the 5 partitions
+    assert b.order == a.order and b.levels == a.levels
+    for name in BLOCKED:
+        x, y = getattr(a, name), getattr(b, name)
+        np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12 * np.max(np.abs(x)))
+    np.testing.assert_allclose(b.ZrZ1.toarray(), a.ZrZ1.toarray(), rtol=1e-12)
+    mem, part = mem_model.fit("reml"), dask_model.fit("reml")
+    assert part.converged and mem.converged
+    assert part.llf == pytest.approx(mem.llf, rel=1e-10)
+    np.testing.assert_allclose(part.fe_params, mem.fe_params, rtol=1e-7)
+    np.testing.assert_allclose(part.vcomp, mem.vcomp, rtol=1e-6)
+    assert part.design.n_obs == 4999 and not part.design.has_rows
+    assert str(part.summary()).splitlines()[:9] == str(mem.summary()).splitlines()[:9]
+    for name, effects in mem.random_effects.items():
+        np.testing.assert_allclose(part.random_effects[name], effects, rtol=1e-5, atol=1e-7)
+    with pytest.raises(DataError, match=r"collapsed build .*fit\(method='reml'\)"):
+        dask_model.fit(draws=10, tune=10, chains=1)
+
+
 @pytest.mark.parametrize(("formula", "kwargs", "error", "match"), [
-    ("y ~ x + (1 | g) + (1 | c)", {}, SpecificationError, "one grouping factor"),
     ("y ~ x + (1 | g)", {"family": "t"}, SpecificationError, "family='t'"),
     ("y ~ center(x) + (1 | g)", {}, SpecificationError, "center"),
     ("y ~ x + (1 | g)", {"groups": np.zeros(6000)}, DataError, "groups"),

@@ -27,14 +27,13 @@ from ..suffstats import SuffStats, group_stats
 from .common import add_parameters, coords_of, effect_dims, observed
 from .marginal import beta_is_conjugate, gaussian_loglik
 
-__all__ = ["build_collapsed", "centred", "collapsed_applies", "collapsed_factor",
-           "collapsed_stats", "flat_index"]
+__all__ = ["build_collapsed", "centred", "centred_effects", "collapsed_applies",
+           "collapsed_factor", "collapsed_stats", "flat_index", "householder_to_mean"]
 
 
 def collapsed_applies(design: Design) -> bool:
     """Tell whether the collapsed build covers the design: Gaussian, two or more factors."""
-    return (len(design.factors) > 1 and design.family.name == "gaussian"
-            and design.has_rows)
+    return len(design.factors) > 1 and design.family.name == "gaussian"
 
 
 def collapsed_factor(design: Design) -> int:
@@ -55,6 +54,40 @@ def centred(factor: FactorDesign) -> bool:
     departments (5,244 rows per level) 58 against 34.
     """
     return factor.codes.size / factor.n_levels >= CENTRE_ROWS
+
+
+SPLIT_LEVELS = 3  # fewest levels for which a centred factor's mean is sampled apart
+
+
+def householder_to_mean(G: int) -> np.ndarray:
+    """Return the unit v (G,) with ``(I − 2vvᵀ) e₁ = 1/√G``: the reflection onto the mean."""
+    v = -np.full(G, 1.0 / np.sqrt(G))
+    v[0] += 1.0
+    return v / np.linalg.norm(v)
+
+
+def centred_effects(factor: FactorDesign, chol: pt.TensorVariable,
+                    dims: tuple[str, str]) -> pt.TensorVariable:
+    """Centred effects ``b ~ N(0, Ψ)`` whose mean over the levels is sampled non-centred.
+
+    ``W = H b`` with H the Householder reflection taking e₁ onto ``1/√G`` has iid rows
+    N(0, Ψ) too; its first row is ``√G · mean(b)``. With β integrated out, that direction is
+    the one the data do not see (a common shift of the levels goes into the intercept), so
+    its posterior is its prior N(0, Ψ/G): a funnel with the factor's variance if sampled
+    centred. It is sampled as ``L z`` and the G − 1 contrasts centred. The density of b is
+    unchanged up to the Jacobian |L| of the first row. Factors with fewer than
+    :data:`SPLIT_LEVELS` levels are sampled plainly centred.
+    """
+    G, q = factor.n_levels, factor.q
+    if G < SPLIT_LEVELS:
+        return pm.MvNormal(factor.label, mu=pt.zeros(q), chol=chol, dims=dims)
+    z = pm.Normal(f"_{factor.label}_mean_z", 0.0, 1.0, shape=(q,))  # (q,)
+    rest = pm.MvNormal(f"_{factor.label}_contrasts", mu=pt.zeros(q), chol=chol,
+                       shape=(G - 1, q))  # (G-1, q)
+    W = pt.concatenate([pt.dot(chol, z)[None, :], rest], axis=0)  # (G, q)
+    v = pt.constant(householder_to_mean(G))  # (G,)
+    b = W - 2.0 * v[:, None] * pt.dot(v, W)[None, :]  # (G, q)  H W, and H = H⁻¹
+    return pm.Deterministic(factor.label, b, dims=dims)
 
 
 def flat_index(factor: FactorDesign) -> np.ndarray:
@@ -90,7 +123,7 @@ def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
                 continue
             dims = effect_dims(other)
             if centred(other):
-                b = pm.MvNormal(other.label, mu=pt.zeros(other.q), chol=chol, dims=dims)
+                b = centred_effects(other, chol, dims)
             else:
                 z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
                 b = pm.Deterministic(other.label, pt.dot(z, chol.T), dims=dims)  # (G_f, q_f)

@@ -126,8 +126,11 @@ def sample_nuts(
         ``loo`` adds it on demand).
     """
     build = choose_build(design, marginal)
-    if build == "latent":
-        require_rows(design, "the latent build (marginal=False)")
+    if build != "marginal":
+        require_rows(design, f"the {build} build (NUTS with the effects of "
+                     f"{'several factors' if build == 'collapsed' else 'every level'} sampled)",
+                     fix="fit REML, ML or MAP from the partitions (fit(method='reml')), or "
+                         "sample from rows in memory: mixedlm(..., ddf.compute())")
     model = {"marginal": lambda: build_marginal(design, priors, stats),
              "collapsed": lambda: build_collapsed(design, priors),
              "latent": lambda: build_latent(design, priors)}[build]()
