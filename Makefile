@@ -28,6 +28,9 @@ demo: $(VENV)/.installed
 # mostly single-threaded NUTS and compilation, 1634 s serial vs 1047 s on 2 cores. Files run
 # in collection order, longest first (tests/conftest.py), not xdist's most-tests-first.
 XDIST := -n 2 --dist loadfile --no-loadscope-reorder
+# one BLAS thread per process: two workers, each with a pool of spinning OpenBLAS threads,
+# oversubscribe the 2 cores (bayesmm's samplers set the same limit for their chains)
+test test-fast: export OPENBLAS_NUM_THREADS = 1
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(XDIST)
 
