@@ -25,10 +25,12 @@ from ..design import Design, FactorDesign
 from ..priors import Prior
 from ..suffstats import SuffStats, group_stats
 from .common import add_parameters, coords_of, effect_dims, observed
+from .householder import householder_to_mean
 from .marginal import beta_is_conjugate, gaussian_loglik
+from .nested import nested_effects, nested_pairs
 
 __all__ = ["build_collapsed", "centred", "centred_effects", "collapsed_applies",
-           "collapsed_factor", "collapsed_stats", "flat_index", "householder_to_mean"]
+           "collapsed_factor", "collapsed_stats", "flat_index", "latent_effects"]
 
 
 def collapsed_applies(design: Design) -> bool:
@@ -57,13 +59,7 @@ def centred(factor: FactorDesign) -> bool:
 
 
 SPLIT_LEVELS = 3  # fewest levels for which a centred factor's mean is sampled apart
-
-
-def householder_to_mean(G: int) -> np.ndarray:
-    """Return the unit v (G,) with ``(I − 2vvᵀ) e₁ = 1/√G``: the reflection onto the mean."""
-    v = -np.full(G, 1.0 / np.sqrt(G))
-    v[0] += 1.0
-    return v / np.linalg.norm(v)
+NEST = True  # nested pairs of centred intercepts sampled through their sums (build/nested.py)
 
 
 def centred_effects(factor: FactorDesign, chol: pt.TensorVariable,
@@ -108,6 +104,37 @@ def collapsed_stats(design: Design) -> SuffStats:
     return group_stats(one, design.factors[k])
 
 
+def latent_effects(design: Design, chols: tuple[pt.TensorVariable, ...]
+                   ) -> dict[int, pt.TensorVariable]:
+    """Effects (G_f, q_f) of every factor but the integrated one, registered by label.
+
+    A nested pair of centred intercepts goes through :func:`bayesmm.build.nested.
+    nested_effects`; other centred factors through :func:`centred_effects`; the rest
+    non-centred, ``b = z Lᵀ``.
+    """
+    k = collapsed_factor(design)
+    factors = design.factors
+    latent = [f for f in range(len(factors)) if f != k]
+    eligible = [centred(f) for f in factors]
+    effects: dict[int, pt.TensorVariable] = {}
+    for pair in nested_pairs(factors, latent, eligible) if NEST else []:
+        child, parent = factors[pair.child], factors[pair.parent]
+        a, c = nested_effects(pair, child, parent, (chols[pair.child], chols[pair.parent]),
+                              SPLIT_LEVELS)
+        effects[pair.child] = pm.Deterministic(child.label, a, dims=effect_dims(child))
+        effects[pair.parent] = pm.Deterministic(parent.label, c, dims=effect_dims(parent))
+    for f in latent:
+        if f in effects:
+            continue
+        other, dims = factors[f], effect_dims(factors[f])
+        if eligible[f]:
+            effects[f] = centred_effects(other, chols[f], dims)
+        else:
+            z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
+            effects[f] = pm.Deterministic(other.label, pt.dot(z, chols[f].T), dims=dims)
+    return effects
+
+
 def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
     """PyMC model with factor :func:`collapsed_factor` integrated out, the others latent."""
     k = collapsed_factor(design)
@@ -118,15 +145,8 @@ def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
     with pm.Model(coords=coords_of(design)) as model:
         params = add_parameters(design, priors, include_beta=not conjugate, hyper_data=True)
         resid = observed(design)  # (N,)  Gaussian: no offset
-        for f, (other, chol) in enumerate(zip(design.factors, params.chols, strict=True)):
-            if f == k:
-                continue
-            dims = effect_dims(other)
-            if centred(other):
-                b = centred_effects(other, chol, dims)
-            else:
-                z = pm.Normal(f"_{other.label}_z", 0.0, 1.0, dims=dims)  # (G_f, q_f)
-                b = pm.Deterministic(other.label, pt.dot(z, chol.T), dims=dims)  # (G_f, q_f)
+        for f, b in sorted(latent_effects(design, params.chols).items()):
+            other = design.factors[f]
             Z = pm.Data(f"_Z{f}", other.Z)  # (N, q_f)
             idx = pm.Data(f"_idx{f}", flat_index(other))  # (q_f, N)
             b_flat = b.reshape((-1,))  # (G_f q_f,)

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 
+from ..build.collapsed import flat_index
 from ..design import Design, FactorDesign
 from ..families import Family
 from ..suffstats import SuffStats
@@ -46,7 +47,7 @@ def partial_residual_stats(design: Design, posterior: xr.Dataset, k: int, chunk:
     """``Z_kᵀr`` and ``Xᵀr`` of every draw's partial residual (the other factors' effects out)."""
     factor = design.factors[k]
     G, q, N = factor.n_levels, factor.q, design.n_obs
-    rows = (factor.codes[:, None] * q + np.arange(q)).ravel()  # (N q,)
+    rows = flat_index(factor).T.ravel()  # (N q,)  row n's positions in the (G q,) effects
     cols = np.repeat(np.arange(N), q)
     Zt = sp.csr_matrix((factor.Z.ravel(), (rows, cols)), shape=(G * q, N))  # (G q, N)
     base = design.y  # (N,)  Gaussian: no offset
