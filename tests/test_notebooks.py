@@ -18,8 +18,8 @@ def _images(nb: nbformat.NotebookNode) -> int:
                if cell.cell_type == "code" for out in cell.get("outputs", []))
 
 
-def test_there_are_five_notebooks() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+def test_there_are_six_notebooks() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
 
 
 def test_a_notebook_renders_the_html_summary() -> None:

@@ -6,21 +6,20 @@ a response on a fixed design, sample the posterior with the *same* compiled mode
 step (the response or its statistics are data containers swapped per replication), and record
 the rank of every true value among thinned posterior draws.
 
-Each case runs 200 replications, split over two worker processes. Uniform ranks (χ²) and
+Each case runs 200 replications in the test's own process: one compilation per case (two
+spawned workers compiled nutpie's model twice, ~35 s each, while `make test`'s other xdist
+worker already kept the second core busy). Uniform ranks (χ²) and
 50%/90% interval coverage within binomial bounds are asserted at a family-wise 99.9% level
 per case (Bonferroni over its 3·d checks), so a calibrated model fails with probability
 ≤ 0.1% — over the ten seeds of benchmarks/seed_sweep.py, ≤ 1%. The replications' seeds
-derive from the suite's ``BAYESMM_TEST_SEED`` (tests/conftest.py), which the spawned workers
-inherit through the environment.
+derive from the suite's ``BAYESMM_TEST_SEED`` (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing as mp
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -50,7 +49,6 @@ TUNE = 250  # PyMC (marginal case)
 NUTPIE_TUNE = 500  # nutpie's windowed adaptation: cheap, so longer
 BINS = 10
 SEED = 20261122 + TEST_SEED
-WORKERS = 2
 GAUSS_PRIORS = {
     "Intercept": bmm.Prior("Normal", mu=0.0, sigma=1.0),
     "x": bmm.Prior("Normal", mu=0.0, sigma=1.0),
@@ -86,7 +84,7 @@ def _sample(model: pm.Model, step: Any, r: int, initvals: Any = None) -> Any:
 
 
 def _compile(model: pm.Model) -> Any:
-    """Nutpie's numba build of ``model``: compiled once per worker, ``_y`` swapped per run.
+    """Nutpie's numba build of ``model``: compiled once per case, ``_y`` swapped per run.
 
     Every other data container (the design, the priors' parameters) is frozen into the
     graph first: nutpie reads each remaining container on every density call.
@@ -237,7 +235,7 @@ NAMES = {"marginal": Gaussian.names, "latent": Gaussian.names, "poisson": Poisso
 
 
 def _chunk(case: str, reps: range) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks and central-interval levels (len(reps), d) of some replications (worker)."""
+    """Ranks and central-interval levels (len(reps), d) of some replications."""
     logging.getLogger("pymc").setLevel(logging.ERROR)
     sim = CASES[case]()
     ranks, levels = [], []
@@ -250,11 +248,8 @@ def _chunk(case: str, reps: range) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ranks(case: str) -> tuple[np.ndarray, np.ndarray]:
-    """All replications of ``case`` over :data:`WORKERS` spawned processes."""
-    parts = [range(w, REPS, WORKERS) for w in range(WORKERS)]
-    with ProcessPoolExecutor(WORKERS, mp_context=mp.get_context("spawn")) as pool:
-        results = list(pool.map(_chunk, [case] * WORKERS, parts))
-    return (np.concatenate([r for r, _ in results]), np.concatenate([lv for _, lv in results]))
+    """All replications of ``case``: ranks and central-interval levels, (REPS, d) each."""
+    return _chunk(case, range(REPS))
 
 
 @pytest.mark.slow
