@@ -156,13 +156,14 @@ def nested_effects(pair: NestedPair, child: FactorDesign, parent: FactorDesign,
     order, first, rest, v = _householder_blocks(links, n)
     sd_a, sd_b = chols[0][0, 0], chols[1][0, 0]
     var_m = sd_a**2 / pt.constant(n.astype(float))  # (G_B,) prior variance of m_j
+    sqrt_n = pt.constant(np.sqrt(n))  # (G_B,)
     var = sd_b**2 + var_m  # (G_B,) prior variance of s_j
     s = _parent_totals(parent.label, var, G_B, G_B >= split_levels)  # (G_B,)
     u = pm.Normal(f"_{parent.label}_split_z", 0.0, 1.0, shape=(G_B,))  # (G_B,)
     m = var_m / var * s + pt.sqrt(sd_b**2 * var_m / var) * u  # (G_B,)
     within = pm.Normal(f"_{child.label}_within", 0.0, sd_a, shape=(G_A - G_B,))  # (G_A − G_B,)
     W = pt.zeros(G_A)
-    W = pt.set_subtensor(W[first], pt.sqrt(pt.constant(n.astype(float))) * m)
+    W = pt.set_subtensor(W[first], sqrt_n * m)
     W = pt.set_subtensor(W[rest], within)  # (G_A,) sorted by parent
     v_t = pt.constant(v)  # (G_A,)
     block = pt.constant(links[order])  # (G_A,) parent of each sorted child
