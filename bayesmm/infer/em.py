@@ -123,7 +123,8 @@ def _run(y: np.ndarray, X: np.ndarray, r: np.ndarray, priors: MixturePriors,
     extrapolates along them (Varadhan and Roland 2008, scheme S3 on β, log σ, log w):
     ``θ' = θ₀ − 2α r + α² v`` with ``r = θ₁ − θ₀``, ``v = θ₂ − 2θ₁ + θ₀``,
     ``α = min(−‖r‖/‖v‖, −1)``, then one EM step from θ'. The extrapolation is kept only
-    when the log posterior at θ' is finite and at least that at θ₁; otherwise the cycle
+    when the log posterior at θ' is finite and at least that at θ₁ (an overflowing jump is
+    silently dropped); otherwise the cycle
     ends at θ₂, as plain EM would. It stops when the log posterior at the start of two
     successive cycles differs by less than ``tol`` relative; ``max_iter`` counts EM steps.
     On 40 simulated two-component data sets (SBC's) it took half the time of plain EM
@@ -146,10 +147,13 @@ def _run(y: np.ndarray, X: np.ndarray, r: np.ndarray, priors: MixturePriors,
             theta = theta2
             continue
         alpha = min(-float(np.linalg.norm(step)) / norm, -1.0)
-        jump = _unpack(u0 - 2.0 * alpha * step + alpha**2 * curve, K, p)
-        theta3, lp_jump = _em_step(y, X, jump, priors)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            # a long jump can reach σ or w that overflow: judged below, then dropped
+            jump = _unpack(u0 - 2.0 * alpha * step + alpha**2 * curve, K, p)
+            theta3, lp_jump = _em_step(y, X, jump, priors)
         steps += 1
-        theta = theta3 if np.isfinite(lp_jump) and lp_jump >= lp1 else theta2
+        good = np.isfinite(lp_jump) and lp_jump >= lp1 and np.all(np.isfinite(_pack(theta3)))
+        theta = theta3 if good else theta2
     return (*theta, old, max_iter, False)
 
 
