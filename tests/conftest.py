@@ -38,7 +38,7 @@ def seed() -> int:
 # first keeps one worker from ending the run alone on a long file (longest-processing-time)
 LONG_FILES = {
     "tests/test_mixture.py": 360, "tests/test_sbc.py": 310,
-    "tests/test_mixture_galaxies.py": 280, "tests/test_notebooks.py": 230,
+    "tests/test_mixture_galaxies.py": 100, "tests/test_notebooks.py": 230,
     "tests/test_api.py": 190, "tests/build/test_marginal.py": 150,
     "tests/infer/test_compiled.py": 100, "tests/test_glmm.py": 90, "tests/infer/test_nuts.py": 60,
     "tests/build/test_nested.py": 35,

@@ -73,6 +73,8 @@ class CompiledDensity:
     shapes : tuple of tuple of int
     x0 : ndarray, shape (n,)
         The model's initial point.
+    key : str
+        Hash of the compiled graphs (:func:`density_key`).
     """
 
     logp_dlogp: Callable
@@ -81,6 +83,7 @@ class CompiledDensity:
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
     x0: np.ndarray
+    key: str
 
     @property
     def n_dim(self) -> int:
@@ -238,7 +241,7 @@ def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
     if np.shape(grad) != x0.shape:  # the symbolic split disagrees with the model's point
         raise RuntimeError(f"compiled gradient has shape {np.shape(grad)}; the model's flat "
                            f"vector has {x0.shape}")
-    return CompiledDensity(logp_dlogp, expand, values, names, shapes, x0)
+    return CompiledDensity(logp_dlogp, expand, values, names, shapes, x0, key)
 
 
 @contextmanager

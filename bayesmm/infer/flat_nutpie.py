@@ -6,13 +6,16 @@ the model's numba-compiled density from :func:`bayesmm.infer.compiled.compile_de
 (15–20 µs a call, cached by graph across fits and processes). The marginal build has a
 handful of parameters, so holding the GIL for each call costs little: 4 chains of 2000
 iterations make ≈50,000 calls, 1.5–2.5 s, and chains run one after another (each call
-holds the GIL, so threads would only take turns).
+holds the GIL, so threads would only take turns). Where chains must run at once (a
+self-extending run), where ``cores`` asks for it, or where they are already cached, nutpie
+instead calls the density's C callbacks (:mod:`bayesmm.infer.native`) on threads without the
+GIL; both paths draw the same chains for the same seed.
 
 Chains start within ±2 posterior SDs of the mode (:func:`bayesmm.infer.warmstart.posterior_mode`),
 so R-hat still sees overdispersed starts; nutpie adapts its own mass matrix from there.
 
-With ``NutsOptions.max_draws`` the run extends itself: the chains run on threads (taking
-turns on the GIL) towards ``max_draws`` and are checked each time they all pass a multiple
+With ``NutsOptions.max_draws`` the run extends itself: the chains run on threads (on the C
+callbacks) towards ``max_draws`` and are checked each time they all pass a multiple
 of ``draws``; the first checkpoint at which every parameter meets :class:`StopRule` ends the
 run, and the trace is cut there. The cut depends only on the draws, never on the clock, so
 a seed gives the same trace every time.
@@ -20,8 +23,10 @@ a seed gives the same trace every time.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import arviz as az
@@ -30,6 +35,7 @@ import pandas as pd
 import pymc as pm
 
 from .compiled import CompiledDensity, compile_density
+from .native import native_cached, native_density
 from .options import NutsOptions
 from .warmstart import posterior_mode
 
@@ -62,16 +68,13 @@ class StopRule:
                     and np.all(ess[keep] >= self.min_ess_per_chain * n_chains))
 
 
-def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
-                warm: bool = True) -> object:
-    """Build nutpie's model object for ``density``, with its variables' dims and coordinates.
+def _initial_point_fn(density: CompiledDensity, seed: int | None, warm: bool) -> Callable:
+    """Each chain's start, from its chain seed.
 
     With ``warm`` each chain starts within ±2 posterior SDs of the mode; otherwise (a latent
     build, thousands of effects) at the model's initial point jittered by U(−1, 1) on the
     unconstrained scale, as PyMC's ``jitter+adapt_diag``.
     """
-    from nutpie.compiled_pyfunc import from_pyfunc
-
     found = posterior_mode(density.logp_grad, density.x0) if warm else None
 
     def initial_point(chain_seed: int) -> np.ndarray:
@@ -79,6 +82,21 @@ def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
         if found is None:
             return density.x0 + (rng.uniform(-1.0, 1.0, density.n_dim) if not warm else 0.0)
         return found.start(density.logp_grad, rng)
+    return initial_point
+
+
+def _dims_coords(density: CompiledDensity, model: pm.Model) -> tuple[dict, dict]:
+    """Return the trace variables' dims and the coordinates they use."""
+    dims = {n: tuple(model.named_vars_to_dims[n]) for n in density.names
+            if n in model.named_vars_to_dims}
+    coords = {d: pd.Index(model.coords[d]) for dd in dims.values() for d in dd}
+    return dims, coords
+
+
+def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
+                warm: bool = True) -> object:
+    """Build nutpie's model calling ``density`` from Python (each call holds the GIL)."""
+    from nutpie.compiled_pyfunc import from_pyfunc
 
     def make_logp() -> object:
         def logp(x: np.ndarray, **_: object) -> tuple[float, np.ndarray]:
@@ -91,13 +109,29 @@ def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
             return density.trace_point(x)
         return expand
 
-    dims = {n: tuple(model.named_vars_to_dims[n]) for n in density.names
-            if n in model.named_vars_to_dims}
-    coords = {d: pd.Index(model.coords[d]) for dd in dims.values() for d in dd}
+    dims, coords = _dims_coords(density, model)
     return from_pyfunc(density.n_dim, make_logp, make_expand,
                        [np.dtype("float64")] * len(density.names), list(density.shapes),
                        list(density.names), coords=coords, dims=dims,
-                       make_initial_point_fn=initial_point)
+                       make_initial_point_fn=_initial_point_fn(density, seed, warm))
+
+
+def _native_model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
+                       warm: bool = True) -> object:
+    """Build nutpie's model on ``density``'s C callbacks: chains run without the GIL."""
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    native = native_density(density)
+    dims, coords = _dims_coords(density, model)
+    shapes = [list(s) for s in density.shapes]
+    return CompiledPyMCModel(
+        _n_dim=density.n_dim, dims=dims, _coords=coords,
+        _shapes={n: tuple(s) for n, s in zip(density.names, density.shapes, strict=True)},
+        compiled_logp_func=native.logp, compiled_expand_func=native.expand,
+        initial_point_func=_initial_point_fn(density, seed, warm),
+        shared_data={f"data{i}": a for i, a in enumerate(native.data)},  # kept alive
+        user_data=native.user_data, n_expanded=native.n_expanded,
+        shape_info=(list(density.names), None, shapes), logp_func=None, expand_func=None)
 
 
 def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True
@@ -119,13 +153,22 @@ def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True
     import nutpie
 
     density = compile_density(model, "NUMBA")
-    compiled = _model_from(density, model, options.random_seed, warm)
     settings = {"tune": options.tune, "chains": options.chains, "seed": options.random_seed,
                 "progress_bar": options.progressbar, "target_accept": options.target_accept,
                 "save_warmup": False}
-    if options.max_draws is None:
-        # cores=1: every density call holds the GIL, so threads would only take turns
+    cores = options.cores or os.cpu_count() or 1
+    native = options.max_draws is not None or (
+        cores > 1 and (options.cores is not None or native_cached(density)))
+    if not native:
+        # one chain after another: every call of the Python density holds the GIL, so
+        # threads would only take turns
+        compiled = _model_from(density, model, options.random_seed, warm)
         return nutpie.sample(compiled, draws=options.draws, cores=1, **settings)
+    compiled = _native_model_from(density, model, options.random_seed, warm)
+    if options.max_draws is None:
+        return nutpie.sample(compiled, draws=options.draws, cores=min(cores, options.chains),
+                             **settings)
+    # every chain at once (threads), so that each checkpoint sees all of them
     return _sample_until_converged(
         nutpie.sample(compiled, draws=options.max_draws, cores=options.chains,
                       blocking=False, **settings),
