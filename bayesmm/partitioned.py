@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .blocked import BlockedStats, add_blocked_stats, blocked_stats
-from .covariance import theta_map
+from .blocked import BlockedStats, add_blocked_stats
 from .design import (
     Design,
     MissingDataWarning,
@@ -35,7 +34,7 @@ from .errors import DataError, SpecificationError
 from .moments import DataMoments, moments_of
 from .newdata import new_design
 from .spec import ModelSpec
-from .suffstats import SuffStats, add_stats, stats_of_rows
+from .suffstats import SuffStats, add_stats, suff_stats
 
 __all__ = ["is_dask_frame", "partitioned_design"]
 
@@ -80,15 +79,10 @@ def _piece(part: pd.DataFrame, template: Design, cols: list[str]) -> Piece:
                             "level scan; recompute the Dask frame.")
     y = part[template.response].to_numpy(dtype=float)
     template.family.check(y, new.trials)
-    if len(template.factors) > 1:  # lme4's blocked cross-products, summed like the rest
-        rows = replace(template, y=y, X=new.X, factors=tuple(
-            replace(f, codes=c, Z=Z)
-            for f, c, Z in zip(template.factors, new.codes, new.Z, strict=True)))
-        stats = blocked_stats(rows)
-    else:
-        factor = template.factors[0]
-        stats = stats_of_rows(new.codes[0], factor.n_levels, new.Z[0], new.X, y,
-                              theta_map(factor))
+    rows = replace(template, y=y, X=new.X, factors=tuple(
+        replace(f, codes=c, Z=Z)
+        for f, c, Z in zip(template.factors, new.codes, new.Z, strict=True)))
+    stats = suff_stats(rows)  # per group, or lme4's blocked cross-products (summed alike)
     moments = moments_of(design_columns(y, new.X, new.Z, new.trials, new.offset), new.codes,
                          tuple(f.n_levels for f in template.factors))
     return Piece(stats, moments, int((~ok).sum()))

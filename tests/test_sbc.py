@@ -234,22 +234,17 @@ NAMES = {"marginal": Gaussian.names, "latent": Gaussian.names, "poisson": Poisso
          "mixture": Mixture.names}
 
 
-def _chunk(case: str, reps: range) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks and central-interval levels (len(reps), d) of some replications."""
+def _ranks(case: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks and central-interval levels of every replication of ``case``, (REPS, d) each."""
     logging.getLogger("pymc").setLevel(logging.ERROR)
     sim = CASES[case]()
     ranks, levels = [], []
-    for r in reps:
+    for r in range(REPS):
         truth, draws = sim.replicate(r)
         below = draws < truth  # (KEEP, d)
         ranks.append(below.sum(axis=0))
         levels.append(np.abs(2 * below.mean(axis=0) - 1))  # central level reaching truth
     return np.array(ranks), np.array(levels)
-
-
-def _ranks(case: str) -> tuple[np.ndarray, np.ndarray]:
-    """All replications of ``case``: ranks and central-interval levels, (REPS, d) each."""
-    return _chunk(case, range(REPS))
 
 
 @pytest.mark.slow

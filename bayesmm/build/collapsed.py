@@ -135,10 +135,14 @@ def latent_effects(design: Design, chols: tuple[pt.TensorVariable, ...]
     return effects
 
 
-def build_collapsed(design: Design, priors: dict[str, Prior]) -> pm.Model:
-    """PyMC model with factor :func:`collapsed_factor` integrated out, the others latent."""
+def build_collapsed(design: Design, priors: dict[str, Prior],
+                    stats: SuffStats | None = None) -> pm.Model:
+    """PyMC model with factor :func:`collapsed_factor` integrated out, the others latent.
+
+    ``stats`` are :func:`collapsed_stats` of ``design`` when the caller has them already.
+    """
     k = collapsed_factor(design)
-    stats = collapsed_stats(design)
+    stats = collapsed_stats(design) if stats is None else stats
     conjugate = beta_is_conjugate(design, priors)
     factor = design.factors[k]
     G, q, p = factor.n_levels, factor.q, len(design.xnames)

@@ -62,11 +62,19 @@ def _log_prior(beta: np.ndarray, sigma: np.ndarray, w: np.ndarray, priors: Mixtu
     return float(lp)
 
 
+def _e_step(y: np.ndarray, X: np.ndarray, theta: _Theta, priors: MixturePriors
+            ) -> tuple[np.ndarray, float]:
+    """Responsibilities (N, K) at ``theta`` = (β, σ, w), and the log posterior there."""
+    beta, sigma, w = theta
+    logp = _component_logpdf(y, X, beta, sigma) + np.log(w)  # (N, K)
+    norm = logsumexp(logp, axis=1, keepdims=True)  # (N, 1)
+    return np.exp(logp - norm), float(norm.sum()) + _log_prior(beta, sigma, w, priors)
+
+
 def log_posterior(y: np.ndarray, X: np.ndarray, beta: np.ndarray, sigma: np.ndarray,
                   w: np.ndarray, priors: MixturePriors) -> float:
     """Log likelihood plus log prior densities (up to constants)."""
-    ll = logsumexp(_component_logpdf(y, X, beta, sigma) + np.log(w), axis=1).sum()
-    return float(ll) + _log_prior(beta, sigma, w, priors)
+    return _e_step(y, X, (beta, sigma, w), priors)[1]
 
 
 def _m_step(y: np.ndarray, X: np.ndarray, r: np.ndarray, priors: MixturePriors,
@@ -90,15 +98,9 @@ def _m_step(y: np.ndarray, X: np.ndarray, r: np.ndarray, priors: MixturePriors,
 
 def _em_step(y: np.ndarray, X: np.ndarray, theta: _Theta, priors: MixturePriors
              ) -> tuple[_Theta, float]:
-    """One EM update of ``theta`` = (β, σ, w), and the log posterior at ``theta`` itself.
-
-    The E-step's component densities give the log posterior for free.
-    """
-    beta, sigma, w = theta
-    logp = _component_logpdf(y, X, beta, sigma) + np.log(w)  # (N, K)
-    norm = logsumexp(logp, axis=1, keepdims=True)  # (N, 1)
-    lp = float(norm.sum()) + _log_prior(beta, sigma, w, priors)
-    return _m_step(y, X, np.exp(logp - norm), priors, sigma), lp
+    """One EM update of ``theta`` = (β, σ, w), and the log posterior at ``theta`` itself."""
+    r, lp = _e_step(y, X, theta, priors)
+    return _m_step(y, X, r, priors, theta[1]), lp
 
 
 def _pack(theta: _Theta) -> np.ndarray:

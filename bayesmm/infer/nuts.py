@@ -111,7 +111,8 @@ def sample_nuts(
     priors : dict
         Resolved priors.
     stats : SuffStats, optional
-        Sufficient statistics (needed by the marginal build).
+        Sufficient statistics (needed by the marginal build; the collapsed build computes
+        its integrated factor's own).
     options : NutsOptions
     marginal : bool, optional
         ``None`` integrates out what can be (:func:`choose_build`); ``False`` forces the
@@ -131,8 +132,10 @@ def sample_nuts(
                      f"{'several factors' if build == 'collapsed' else 'every level'} sampled)",
                      fix="fit REML, ML or MAP from the partitions (fit(method='reml')), or "
                          "sample from rows in memory: mixedlm(..., ddf.compute())")
+    if build == "collapsed":  # the integrated factor's one-factor statistics
+        stats = collapsed_stats(design)
     model = {"marginal": lambda: build_marginal(design, priors, stats),
-             "collapsed": lambda: build_collapsed(design, priors),
+             "collapsed": lambda: build_collapsed(design, priors, stats),
              "latent": lambda: build_latent(design, priors)}[build]()
     if options.sampler is None:
         options = replace(options, sampler=default_sampler(build == "marginal"))
@@ -148,8 +151,7 @@ def sample_nuts(
         _integrated_draws(idata, design, priors, stats, model, options.random_seed, None)
     elif build == "collapsed":
         resid = partial_residual_stats(design, idata.posterior, collapsed_factor(design))
-        _integrated_draws(idata, design, priors, collapsed_stats(design), model,
-                          options.random_seed, resid)
+        _integrated_draws(idata, design, priors, stats, model, options.random_seed, resid)
     n_values = options.chains * options.draws * design.n_obs
     keep = options.log_likelihood
     if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX and design.has_rows):
