@@ -12,7 +12,7 @@ import numpy as np
 
 from .design import FactorDesign
 
-__all__ = ["ThetaMap", "joint_theta_map", "lambda_from_theta", "theta_map"]
+__all__ = ["ThetaMap", "joint_theta_map", "lambda_from_theta", "theta_from_cov", "theta_map"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,3 +120,16 @@ def lambda_from_theta(theta: np.ndarray, tmap: ThetaMap) -> np.ndarray:
     lam = np.zeros((tmap.m, tmap.m))
     lam[tmap.rows, tmap.cols] = np.asarray(theta)[tmap.index]
     return lam
+
+
+def theta_from_cov(rel_cov: np.ndarray, tmap: ThetaMap) -> np.ndarray:
+    """θ of one factor's template from its relative covariance Ψ/σ² (q, q).
+
+    The inverse of ``Λ Λᵀ`` with Λ from :func:`lambda_from_theta`: Λ is the lower Cholesky
+    factor of ``rel_cov``, read at the template's entries (its diagonal alone for
+    uncorrelated terms, whose ``rel_cov`` is then diagonal).
+    """
+    lam = np.linalg.cholesky(np.asarray(rel_cov, dtype=float))  # (q, q)
+    theta = np.zeros(tmap.n_theta)
+    theta[tmap.index] = lam[tmap.rows, tmap.cols]
+    return theta

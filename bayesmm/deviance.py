@@ -40,6 +40,7 @@ __all__ = [
     "deviance_and_gradient",
     "deviance_gradient",
     "ml_deviance_at_scale",
+    "ml_loglike",
     "n_penalised",
     "profile",
     "profiled_df",
@@ -173,6 +174,28 @@ def criterion(prof: Profile | BlockedProfile, theta: np.ndarray, stats: Stats,
         # −2 log Π σ_k with σ_k = σ θ_k
         dev -= len(diag) * np.log(sigma2) + 2.0 * float(np.sum(np.log(diag)))
     return float(dev)
+
+
+def ml_loglike(beta: np.ndarray, theta: np.ndarray, scale: float, stats: Stats) -> float:
+    """Marginal log-likelihood at ``(β, θ, σ²)``, every random effect integrated out.
+
+    The penalised residual sum of squares at β is ``r²(θ) + (β − β̂)ᵀA(β − β̂)`` (``r²`` is
+    its minimum, at ``β̂``), so::
+
+        −2ℓ = log|M(θ)| + (r² + (β − β̂)ᵀA(β − β̂))/σ² + N log(2πσ²)
+
+    Returns
+    -------
+    float
+        ``-inf`` where M(θ) is not positive definite.
+    """
+    try:
+        prof = profile(np.asarray(theta, dtype=float), stats)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    d = np.asarray(beta, dtype=float) - prof.beta  # (p,)
+    prss = prof.r2 + float(d @ prof.A @ d)
+    return -0.5 * (prof.logdet_M + prss / scale + stats.n_obs * (_LOG2PI + np.log(scale)))
 
 
 def _lambda_gradient_parts(prof: Profile, stats: SuffStats, with_A: bool

@@ -14,6 +14,8 @@ import pandas as pd
 import xarray as xr
 
 from . import interpret, plots
+from .covariance import theta_from_cov, theta_map
+from .deviance import ml_loglike
 from .diagnostics import RHAT_MAX, Diagnostics, diagnose
 from .errors import SpecificationError
 from .fitted import FittedModel, base_header, effects_frames, report_title
@@ -88,6 +90,28 @@ class MixedLMResults(FittedModel):
         if "sigma" not in self.posterior:
             return 1.0
         return float((self.posterior["sigma"] ** 2).mean())
+
+    @property
+    def llf(self) -> float:
+        """Marginal log-likelihood at the posterior means of β, every Ψ and σ² (Gaussian).
+
+        statsmodels' ``llf`` at :attr:`params`: the ML log-likelihood with the random effects
+        integrated out (:func:`bayesmm.deviance.ml_loglike`), not the REML criterion; the
+        posterior mean of each Ψ is positive definite, so it always has a value. For the
+        likelihood of each draw see :meth:`group_log_likelihood` and ``loo``.
+        """
+        if self.family.name != "gaussian":
+            raise SpecificationError(
+                f"llf: the marginal log-likelihood at the posterior means is computed for "
+                f"Gaussian models; this model's family is {self.family.name!r}. Use "
+                "res.loo() (the pointwise log-likelihood) or the Laplace fit's llf "
+                "(res.point('ml').llf).")
+        scale = self.scale
+        theta = np.concatenate([
+            theta_from_cov(psi.mean(axis=(0, 1)) / scale, theta_map(f))
+            for f, psi in zip(self.design.factors, self.psi_draws, strict=True)])
+        beta = self.fe_params[list(self.design.xnames)].to_numpy()
+        return ml_loglike(beta, theta, scale, self.stats)
 
     @property
     def random_effects(self) -> dict:

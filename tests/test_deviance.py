@@ -4,7 +4,7 @@ from scipy import stats as sps
 
 from bayesmm.covariance import lambda_from_theta
 from bayesmm.design import make_design
-from bayesmm.deviance import deviance, deviance_gradient, profile
+from bayesmm.deviance import deviance, deviance_gradient, ml_loglike, profile
 from bayesmm.infer.optimize import fit_point
 from bayesmm.spec import spec_from_formula
 from bayesmm.suffstats import joint_z, suff_stats
@@ -37,6 +37,21 @@ def test_crossed_ml_deviance_equals_dense_density(data):
     prof = profile(theta, st)
     expected = _dense_loglik(d, st, theta, prof.beta, prof.r2 / d.n_obs)
     np.testing.assert_allclose(-0.5 * deviance(theta, st, "ml"), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("dataset", "formula", "theta"), [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)", [0.8, 0.1, 0.3]),
+    ("Penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", [1.2, 2.5]),  # blocked
+])
+def test_ml_loglike_at_any_beta_and_scale_equals_dense_density(data, dataset, formula, theta):
+    d = make_design(spec_from_formula(formula), data(dataset))
+    st = suff_stats(d)
+    theta = np.array(theta)
+    beta_hat = profile(theta, st).beta
+    for shift, sigma2 in ((0.0, 30.0), (0.7, 30.0), (-1.3, 900.0)):
+        beta = beta_hat + shift
+        np.testing.assert_allclose(ml_loglike(beta, theta, sigma2, st),
+                                   _dense_loglik(d, st, theta, beta, sigma2), rtol=1e-10)
 
 
 def test_reml_adds_log_det_of_A_and_uses_n_minus_p(data):

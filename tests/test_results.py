@@ -167,6 +167,21 @@ def test_posterior_params_bse_and_conf_int_are_the_draws_summaries(nba_fit):
         assert width == pytest.approx((draws[k:] - draws[: draws.size - k]).min(), rel=1e-9)
 
 
+def test_posterior_llf_is_the_marginal_density_at_the_posterior_means(nba_fit):
+    # y ~ N(Xβ̄, Ψ̄ ZZᵀ + σ̄² I) by brute force, with β̄, Ψ̄, σ̄² the draws' means
+    from scipy import stats as sps
+
+    res = nba_fit
+    table = res.draws_table()
+    beta = np.array([table[r].values.mean() for r in ("Intercept", "Minutes")])
+    psi, scale = table["Team Var"].values.mean(), table["Scale"].values.mean()
+    X = np.column_stack([np.ones(len(NBA)), NBA["Minutes"]])
+    Z = (NBA["Team"].to_numpy()[:, None] == np.array(["TeamG", "TeamR"])).astype(float)
+    V = psi * Z @ Z.T + scale * np.eye(len(NBA))
+    expected = sps.multivariate_normal(X @ beta, V).logpdf(NBA["Points"])
+    assert res.llf == pytest.approx(expected, rel=1e-10)
+
+
 def test_hypothesis_reads_the_summary_rows_on_both_scales(nba_fit):
     sd, var = nba_fit.draws_table("sd"), nba_fit.draws_table("var")
     table = nba_fit.hypothesis(["Minutes > 0", "Team SD > Residual SD", "Team Var = Scale"])
