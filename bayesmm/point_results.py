@@ -14,12 +14,12 @@ from .errors import SpecificationError
 from .fitted import FittedModel, base_header, effects_frames, report_title
 from .infer.bootstrap import bootstrap_replicates
 from .infer.ddf import check_ddf, contrast_tests, joint_test, wald_test_table
-from .infer.effects import linear_predictor
+from .infer.effects import conditional_cov, linear_predictor
 from .infer.information import cov_param_se, statsmodels_cov_params
 from .infer.likelihood_profile import profile_intervals
 from .infer.optimize import PointFit
 from .newdata import NewDesign, fitted_design, new_design, require_known_levels, require_rows
-from .params import cov_params, cov_values, psis_from_theta
+from .params import cov_params, cov_values, psis_from_theta, re_names
 from .report import Summary
 
 __all__ = ["MixedLMPointResults"]
@@ -85,6 +85,30 @@ class MixedLMPointResults(FittedModel):
         return np.array([psi[b.cols[0], b.cols[0]]
                          for f, psi in zip(self.design.factors, self.psis, strict=True)
                          for b in f.blocks if b.kind == "vc"])
+
+    @property
+    def cov_re_unscaled(self) -> pd.DataFrame:
+        """:attr:`cov_re` over the scale σ² (statsmodels' ``cov_re_unscaled``)."""
+        return self.cov_re / self.scale
+
+    @property
+    def random_effects_cov(self) -> dict:
+        """Covariance of each group's random effects given the data (statsmodels').
+
+        A dict level → DataFrame, ``σ² Λ M_g⁻¹ Λᵀ`` (:func:`bayesmm.infer.effects.
+        conditional_cov`); Gaussian models with one grouping factor.
+        """
+        if self.family.name != "gaussian" or len(self.design.factors) != 1:
+            raise SpecificationError(
+                "random_effects_cov: statsmodels' per-group covariance is defined for a "
+                "Gaussian model with one grouping factor; this model has family="
+                f"{self.family.name!r} and {len(self.design.factors)} factor(s). Use "
+                "random_effects for the conditional modes.")
+        f = self.design.factors[0]
+        names = re_names(f, False)
+        cov = conditional_cov(self.stats, self.fit.theta, self.scale)  # (G, q, q)
+        return {lv: pd.DataFrame(c, index=names, columns=names)
+                for lv, c in zip(f.levels, cov, strict=True)}
 
     @property
     def scale(self) -> float:

@@ -105,3 +105,29 @@ def test_predict_is_statsmodels_fixed_part_and_lme4_conditional_part(dietox):
     np.testing.assert_allclose(both[1:], got.to_numpy()[1:], rtol=1e-12)
     with pytest.raises(bmm.DataError, match=r"levels \[-1\] of 'Pig'"):
         res.predict(new, random_effects=True, new_groups="error")
+
+
+def test_random_effects_cov_and_cov_re_unscaled_equal_statsmodels_on_dietox(dietox):
+    sm = _statsmodels(dietox, reml=True)
+    res = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig").fit(method="reml")
+    np.testing.assert_allclose(res.cov_re_unscaled.to_numpy(),
+                               np.asarray(sm.cov_re_unscaled), rtol=1e-5)
+    ours, theirs = res.random_effects_cov, sm.random_effects_cov
+    assert list(ours) == list(theirs)
+    for level in list(theirs)[:5]:
+        np.testing.assert_allclose(ours[level].to_numpy(), theirs[level].to_numpy(), rtol=1e-5)
+
+
+def test_random_effects_cov_is_psi_less_its_fit_by_brute_force(data):
+    # Ψ − Ψ Z_gᵀ V_g⁻¹ Z_g Ψ with V_g = Z_g Ψ Z_gᵀ + σ² I, at the REML estimates, q = 2
+    frame = data("sleepstudy")
+    res = bmm.mixedlm("Reaction ~ Days", frame, groups="Subject", re_formula="~Days"
+                      ).fit(method="reml")
+    psi, scale = res.cov_re.to_numpy(), res.scale
+    for level, cov in list(res.random_effects_cov.items())[:4]:
+        rows = frame[frame["Subject"].astype(str) == str(level)]
+        Z = np.column_stack([np.ones(len(rows)), rows["Days"]])  # (n_g, 2)
+        V = Z @ psi @ Z.T + scale * np.eye(len(rows))
+        expected = psi - psi @ Z.T @ np.linalg.solve(V, Z @ psi)
+        np.testing.assert_allclose(cov.to_numpy(), expected, rtol=1e-10, atol=1e-12)
+        assert list(cov.index) == list(res.cov_re.index)

@@ -13,12 +13,14 @@ import scipy.sparse as sp
 import xarray as xr
 
 from ..build.collapsed import flat_index
+from ..covariance import lambda_from_theta
 from ..design import Design, FactorDesign
 from ..families import Family
 from ..suffstats import SuffStats
 
-__all__ = ["ResidualStats", "aux_draws", "draw_beta", "draw_effects", "factor_chol",
-           "group_loglik", "linear_predictor", "partial_residual_stats", "pointwise_loglik"]
+__all__ = ["ResidualStats", "aux_draws", "conditional_cov", "draw_beta", "draw_effects",
+           "factor_chol", "group_loglik", "linear_predictor", "partial_residual_stats",
+           "pointwise_loglik"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,6 +256,19 @@ def draw_effects(
         x = backward(L, rhs)
         out[sl] = np.einsum("sij,sgj->sgi", lam[sl], x[..., 0])  # (s, G, q)
     return out.reshape(C, D, G, q)
+
+
+def conditional_cov(stats: SuffStats, theta: np.ndarray, scale: float) -> np.ndarray:
+    """Covariance of each group's effects given the data, (G, q, q), one factor.
+
+    ``Ψ − Ψ Z_gᵀ V_g⁻¹ Z_g Ψ = σ² Λ M_g⁻¹ Λᵀ`` with ``M_g = I + ΛᵀZ_gᵀZ_gΛ`` (statsmodels'
+    ``random_effects_cov``; the uncertainty of β̂ is not included).
+    """
+    lam = lambda_from_theta(theta, stats.tmap)  # (q, q)
+    q = lam.shape[0]
+    M = np.matmul(np.matmul(lam.T, stats.ZtZ), lam) + np.eye(q)  # (G, q, q)
+    half = forward(small_cholesky(M), lam.T)  # (G, q, q)  L_g⁻¹Λᵀ
+    return scale * np.matmul(np.swapaxes(half, 1, 2), half)  # σ² Λ M⁻¹ Λᵀ
 
 
 def linear_predictor(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None,
