@@ -454,8 +454,11 @@ class MixedLMPointResults(FittedModel):
         coef = np.array([float(v) for v in values.values()])
         return pd.DataFrame({"Coef.": coef, "Std.Err.": se}, index=list(values))
 
-    def summary(self, cov_scale: str = "var", ddf: str | None = None) -> Summary:
-        """Statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and 95% interval.
+    def summary(self, cov_scale: str = "var", ddf: str | None = None, *,
+                yname: str | None = None, xname_fe: list[str] | None = None,
+                xname_re: list[str] | None = None, title: str | None = None,
+                alpha: float = 0.05) -> Summary:
+        """Statsmodels' MixedLM table: Coef., Std.Err., z, P>|z| and the interval.
 
         Parameters
         ----------
@@ -464,21 +467,38 @@ class MixedLMPointResults(FittedModel):
         ddf : {None, "satterthwaite", "kenward-roger"}
             None: z-tests (statsmodels). Otherwise t-tests with that df (lmerTest): the
             columns become ``Coef.``, ``Std.Err.``, ``df``, ``t``, ``P>|t|`` and the interval.
+        yname, xname_fe, xname_re, title, alpha
+            statsmodels' ``summary`` arguments: the response's name in the header, names
+            for the fixed-effect rows and for the covariance rows (lists of their lengths),
+            the title, and the interval's level ``1 − alpha`` (columns ``[alpha/2`` and
+            ``1-alpha/2]``).
         """
+        if not 0 < alpha < 1:
+            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
         fe, se = self.fe_params, self.bse_fe
         if ddf is None:
-            z = fe / se
+            z, half = fe / se, sps.norm.ppf(1 - alpha / 2) * se
             table = pd.DataFrame({
                 "Coef.": fe, "Std.Err.": se, "z": z, "P>|z|": 2 * sps.norm.sf(np.abs(z)),
-                "[0.025": fe - 1.959964 * se, "0.975]": fe + 1.959964 * se,
+                f"[{alpha / 2}": fe - half, f"{1 - alpha / 2}]": fe + half,
             })
         else:
-            table = self.t_test(np.eye(self.k_fe), ddf)
+            table = self.t_test(np.eye(self.k_fe), ddf, alpha)
             table.index = list(self.design.xnames)
         cov_rows = self.cov_table(cov_scale)
         if self.family.has_scale:
             cov_rows = cov_rows.drop(index=cov_rows.index[len(cov_params(self.design))])
         table = pd.concat([table, cov_rows]).astype(float)
+        names = list(table.index)
+        for arg, given, part in (("xname_fe", xname_fe, slice(0, self.k_fe)),
+                                 ("xname_re", xname_re, slice(self.k_fe, len(names)))):
+            if given is not None:
+                if len(given) != len(names[part]):
+                    raise SpecificationError(
+                        f"{arg}: expected a list of {len(names[part])} names (for "
+                        f"{names[part]}); received {len(given)}.")
+                names[part] = [str(n) for n in given]
+        table.index = names
         notes = []
         if self.singular:
             notes.append("Singular fit: a random-effect variance is estimated at zero "
@@ -489,7 +509,10 @@ class MixedLMPointResults(FittedModel):
                          "groups).")
         header = base_header(self.design, self.method, self.scale, f"{self.llf:.4f}",
                               "Yes" if self.converged else "No")
-        return Summary(report_title(self.family), header, table, notes)
+        if yname is not None:
+            header = [(k, str(yname) if k == "Dependent Variable" else v) for k, v in header]
+        return Summary(report_title(self.family) if title is None else str(title), header,
+                       table, notes)
 
     def _sd_rows(self, values: dict) -> list[str]:
         """Rows of ``values`` that are SDs (covariance rows and the residual, not ν or α)."""
