@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -226,10 +227,15 @@ def _drop_missing(data: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, in
     return data, n_bad
 
 
-def _matrix(formula: str, data: pd.DataFrame, argument: str) -> tuple[Any, np.ndarray, tuple]:
-    """Evaluate a formula (or right-hand side) with formulae, translating its errors."""
+def _matrix(formula: str, data: pd.DataFrame, argument: str,
+            namespace: Mapping[str, object] | None = None) -> tuple[Any, np.ndarray, tuple]:
+    """Evaluate a formula (or right-hand side) with formulae, translating its errors.
+
+    ``namespace`` holds the names the formula may call besides columns (the spec's).
+    """
     try:
-        dm = fm.design_matrices(formula, data, na_action="error")
+        dm = fm.design_matrices(formula, data, na_action="error",
+                                extra_namespace=dict(namespace or {}))
     except KeyError as exc:
         name = exc.args[0] if exc.args else exc
         raise FormulaError(
@@ -284,7 +290,8 @@ def _group_codes(data: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[Any
     return codes.astype(np.int64), tuple(uniques.tolist())
 
 
-def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
+def _factor_design(terms: list[RETerm], data: pd.DataFrame,
+                   namespace: Mapping[str, object]) -> FactorDesign:
     """Columns and covariance blocks of every term sharing one grouping factor."""
     codes, levels = _group_codes(data, terms[0].factor)
     blocks: list[CovBlock] = []
@@ -295,7 +302,7 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
         if term.expr.strip() == "0":  # variance components only
             Z, znames = np.empty((len(data), 0)), ()
         else:
-            dm, Z, znames = _matrix(term.expr, data, "re_formula")
+            dm, Z, znames = _matrix(term.expr, data, "re_formula", namespace)
             z_terms.append(dm.common)
         start = len(names)
         cols = tuple(range(start, start + len(znames)))
@@ -306,7 +313,7 @@ def _factor_design(terms: list[RETerm], data: pd.DataFrame) -> FactorDesign:
         mats.append(Z)
         names.extend(znames)
         for vc in term.vc:
-            dm, Zvc, vnames = _matrix(vc.formula, data, f"vc_formula[{vc.name!r}]")
+            dm, Zvc, vnames = _matrix(vc.formula, data, f"vc_formula[{vc.name!r}]", namespace)
             z_terms.append(dm.common)
             start = len(names)
             blocks.append(CovBlock("vc", tuple(range(start, start + len(vnames))), vc.name))
@@ -400,7 +407,7 @@ def _prepare(spec: ModelSpec, data: pd.DataFrame, check: bool = True
             "data: no rows left after dropping missing values; check the used columns."
         )
     data = data.reset_index(drop=True)
-    dm, X, xnames = _matrix(spec.fixed, data, "formula")
+    dm, X, xnames = _matrix(spec.fixed, data, "formula", spec.namespace)
     if check:
         _check_rank(X, xnames)
     return data, n_dropped, dm, X, xnames
@@ -433,7 +440,8 @@ def make_design(spec: ModelSpec, data: pd.DataFrame, check: bool = True) -> Desi
     by_factor: dict[str, list[RETerm]] = {}
     for term in nest_indicator_components(spec.re_terms, data):
         by_factor.setdefault(term.factor, []).append(term)
-    factors = tuple(_factor_design(terms, data) for terms in by_factor.values())
+    factors = tuple(_factor_design(terms, data, spec.namespace)
+                    for terms in by_factor.values())
     y = data[spec.response].to_numpy(dtype=float)
     trials = None if spec.trials is None else data[spec.trials].to_numpy(dtype=float)
     if check:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from .errors import FormulaError, SpecificationError, describe
 from .families import get_family
+from .formula_env import caller_namespace
 
 __all__ = ["ModelSpec", "RETerm", "VCTerm", "parse_lme4", "spec_from_formula"]
 
@@ -90,6 +91,9 @@ class ModelSpec:
         Column of binomial trials.
     offset : str, optional
         Column added to the linear predictor with coefficient 1.
+    namespace : Mapping
+        Names the formulas may call besides columns: the caller's functions and modules,
+        and contrast codings such as ``Poly`` (:mod:`bayesmm.formula_env`).
     """
 
     response: str
@@ -99,6 +103,7 @@ class ModelSpec:
     priors: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     trials: str | None = None
     offset: str | None = None
+    namespace: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -257,6 +262,7 @@ def spec_from_formula(
     priors: Mapping[str, object] | None = None,
     trials: str | None = None,
     offset: str | None = None,
+    namespace: Mapping[str, object] | None = None,
 ) -> ModelSpec:
     """Build a :class:`ModelSpec` from either spelling.
 
@@ -282,6 +288,9 @@ def spec_from_formula(
         Column of binomial trials (or write the response as ``successes / trials``).
     offset : str, optional
         Column added to the linear predictor (e.g. log exposure for Poisson counts).
+    namespace : Mapping, optional
+        Names the formulas may call besides columns; by default those of the first caller
+        outside bayesmm (:func:`bayesmm.formula_env.caller_namespace`).
 
     Returns
     -------
@@ -345,6 +354,9 @@ def spec_from_formula(
         priors=MappingProxyType(dict(priors or {})),
         trials=trials,
         offset=offset,
+        namespace=MappingProxyType(dict(
+            caller_namespace([formula, re_formula or "", *(vc_formula or {}).values()])
+            if namespace is None else namespace)),
     )
 
 
