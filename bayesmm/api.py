@@ -14,11 +14,13 @@ import pymc as pm
 
 from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
+from .deviance import profiled_loglike
 from .diagnostics import SamplingWarning
 from .errors import DataError, FitError, SeparationError, SpecificationError, describe
 from .infer.nuts import sample_nuts
 from .infer.options import NutsOptions
 from .infer.point import default_point_method, point_fit
+from .params import cov_params, theta_from_params
 from .partitioned import is_dask_frame, partitioned_design
 from .priors import Prior, resolve_priors
 from .progress import resolve_progressbar
@@ -201,6 +203,41 @@ class MixedLM:
     def priors(self) -> dict[str, Prior]:
         """The priors in use: data-scaled defaults with any overrides applied."""
         return resolve_priors(self.design, self._prior_overrides)
+
+    def loglike(self, params: pd.Series | np.ndarray, reml: bool = True) -> float:
+        """Return statsmodels' ``loglike(params, profile_fe=False)``: REML or ML, σ² out.
+
+        Parameters
+        ----------
+        params : Series or array_like
+            A point fit's :attr:`~MixedLMPointResults.params` layout: the fixed effects,
+            then the covariance parameters over σ² (``Group Var``, ``Group x Time Cov``,
+            …, variance components), as statsmodels stores them.
+        reml : bool
+            REML (statsmodels' default) or ML.
+
+        Returns
+        -------
+        float
+            ``-inf`` where a covariance block is not positive semidefinite.
+        """
+        if self.design.family.name != "gaussian":
+            raise SpecificationError(
+                f"loglike: the profiled log-likelihood is defined for Gaussian models; this "
+                f"model's family is {self.design.family.name!r}. Use fit(method='ml').llf.")
+        values = np.asarray(params, dtype=float).ravel()
+        k_fe = len(self.design.xnames)
+        expected = k_fe + len(cov_params(self.design))
+        if values.shape != (expected,):
+            raise SpecificationError(
+                f"params: expected {expected} values ({k_fe} fixed effects, then the "
+                f"covariance parameters over the scale, as fit().params); received "
+                f"{values.size}.")
+        try:
+            theta = theta_from_params(self.design, values[k_fe:])
+        except np.linalg.LinAlgError:
+            return -np.inf
+        return profiled_loglike(values[:k_fe], theta, self.stats, "reml" if reml else "ml")
 
     def prior_predictive(self, draws: int = 500, random_seed: int | None = None
                          ) -> az.InferenceData:

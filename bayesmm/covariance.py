@@ -127,9 +127,24 @@ def theta_from_cov(rel_cov: np.ndarray, tmap: ThetaMap) -> np.ndarray:
 
     The inverse of ``Λ Λᵀ`` with Λ from :func:`lambda_from_theta`: Λ is the lower Cholesky
     factor of ``rel_cov``, read at the template's entries (its diagonal alone for
-    uncorrelated terms, whose ``rel_cov`` is then diagonal).
+    uncorrelated terms, whose ``rel_cov`` is then diagonal). A zero pivot (a variance at 0,
+    a boundary fit) gives a zero column, as lme4's θ there.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When ``rel_cov`` is not positive semidefinite.
     """
-    lam = np.linalg.cholesky(np.asarray(rel_cov, dtype=float))  # (q, q)
+    cov = np.asarray(rel_cov, dtype=float)
+    q = cov.shape[0]
+    lam = np.zeros((q, q))
+    for j in range(q):
+        pivot = cov[j, j] - lam[j, :j] @ lam[j, :j]
+        if pivot < -1e-12 * max(1.0, abs(cov[j, j])):
+            raise np.linalg.LinAlgError("covariance not positive semidefinite")
+        lam[j, j] = np.sqrt(max(pivot, 0.0))
+        if lam[j, j] > 0.0:
+            lam[j + 1:, j] = (cov[j + 1:, j] - lam[j + 1:, :j] @ lam[j, :j]) / lam[j, j]
     theta = np.zeros(tmap.n_theta)
     theta[tmap.index] = lam[tmap.rows, tmap.cols]
     return theta

@@ -41,6 +41,7 @@ __all__ = [
     "deviance_gradient",
     "ml_deviance_at_scale",
     "ml_loglike",
+    "profiled_loglike",
     "n_penalised",
     "profile",
     "profiled_df",
@@ -196,6 +197,29 @@ def ml_loglike(beta: np.ndarray, theta: np.ndarray, scale: float, stats: Stats) 
     d = np.asarray(beta, dtype=float) - prof.beta  # (p,)
     prss = prof.r2 + float(d @ prof.A @ d)
     return -0.5 * (prof.logdet_M + prss / scale + stats.n_obs * (_LOG2PI + np.log(scale)))
+
+
+def profiled_loglike(beta: np.ndarray, theta: np.ndarray, stats: Stats, method: Method
+                     ) -> float:
+    """REML or ML log-likelihood at ``(β, θ)`` with σ² profiled out (statsmodels' ``loglike``).
+
+    statsmodels' ``MixedLM.loglike(params, profile_fe=False)``: with the penalised residual
+    sum of squares at β, ``prss = r² + (β − β̂)ᵀA(β − β̂)``, and ``ν = N − p`` (REML) or
+    ``N`` (ML)::
+
+        −2ℓ = log|M| [+ log|A|] + ν (1 + log(2π prss / ν))
+
+    At β̂ it is the profiled criterion itself (:func:`deviance`, halved and negated).
+    """
+    try:
+        prof = profile(np.asarray(theta, dtype=float), stats)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    d = np.asarray(beta, dtype=float) - prof.beta  # (p,)
+    prss = prof.r2 + float(d @ prof.A @ d)
+    df = residual_df(stats, method)
+    dev = prof.logdet_M + df * (1.0 + _LOG2PI + np.log(prss / df))
+    return -0.5 * (dev + (prof.logdet_A if method == "reml" else 0.0))
 
 
 def _lambda_gradient_parts(prof: Profile, stats: SuffStats, with_A: bool

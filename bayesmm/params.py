@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .covariance import lambda_from_theta, theta_map
+from .covariance import lambda_from_theta, theta_from_cov, theta_map
 from .design import CovBlock, Design, FactorDesign
 
-__all__ = ["CovParam", "block_of", "cov_params", "psis_from_theta", "re_names"]
+__all__ = ["CovParam", "block_of", "cov_params", "psis_from_theta", "re_names",
+           "theta_from_params"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,24 @@ def psis_from_theta(design: Design, theta: np.ndarray, scale: float) -> list[np.
         out.append(scale * lam @ lam.T)
         start += tmap.n_theta
     return out
+
+
+def theta_from_params(design: Design, values: np.ndarray) -> np.ndarray:
+    """Joint θ from the covariance entries of a point fit's ``params`` (over σ²).
+
+    ``values`` are statsmodels' unscaled covariance parameters, in :func:`cov_params`'s
+    order; a variance component's value fills its whole block's diagonal.
+    """
+    covs = [np.zeros((f.q, f.q)) for f in design.factors]
+    for param, value in zip(cov_params(design), values, strict=True):
+        block = block_of(design, param)
+        cov = covs[param.factor]
+        if block.kind == "vc":
+            cov[block.cols, block.cols] = value
+        else:
+            cov[param.row, param.col] = cov[param.col, param.row] = value
+    return np.concatenate([theta_from_cov(c, theta_map(f))
+                           for c, f in zip(covs, design.factors, strict=True)])
 
 
 def block_of(design: Design, param: CovParam) -> CovBlock:

@@ -178,3 +178,35 @@ def test_factories_spell_out_the_constructors_signatures():
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD
                    for fn in (bmm.mixedlm, bmm.mixture)
                    for p in inspect.signature(fn).parameters.values())
+
+
+@pytest.mark.parametrize("re_formula", [None, "~Time"])
+def test_model_loglike_equals_statsmodels_loglike_anywhere(data, re_formula):
+    # statsmodels' MixedLM.loglike(params, profile_fe=False), REML and ML, at the REML
+    # estimates and at a point moved off them (β, variances and the covariance)
+    import warnings
+
+    smf = pytest.importorskip("statsmodels.formula.api")
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    frame = data("dietox")
+    kw = {"groups": "Pig"} | ({"re_formula": re_formula} if re_formula else {})
+    model = bmm.mixedlm("Weight ~ Time", frame, **kw)
+    res = model.fit(method="reml")
+    assert model.loglike(res.params) == pytest.approx(res.llf, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = smf.mixedlm("Weight ~ Time", frame, **kw)
+    sm.cov_pen = sm.fe_pen = None  # what statsmodels' fit sets before its loglike calls
+    moved = res.params.to_numpy() * np.r_[1.02, 0.97, np.full(res.params.size - 2, 1.3)]
+    q = 2 if re_formula else 1
+    cov = np.zeros((q, q))
+    cov[np.tril_indices(q)] = moved[2:]  # statsmodels' order: Var, Cov, Var (row by row)
+    cov = cov + np.tril(cov, -1).T
+    point = MixedLMParams.from_components(moved[:2], cov_re=cov)
+    for reml in (True, False):
+        sm.reml = reml
+        assert model.loglike(moved, reml=reml) == pytest.approx(
+            sm.loglike(point, profile_fe=False), rel=1e-10)
+    with pytest.raises(bmm.SpecificationError, match="params: expected"):
+        model.loglike(moved[:-1])
