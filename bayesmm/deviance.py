@@ -177,25 +177,31 @@ def criterion(prof: Profile | BlockedProfile, theta: np.ndarray, stats: Stats,
     return float(dev)
 
 
-def ml_loglike(beta: np.ndarray, theta: np.ndarray, scale: float, stats: Stats) -> float:
-    """Marginal log-likelihood at ``(β, θ, σ²)``, every random effect integrated out.
+def _at_beta(beta: np.ndarray, theta: np.ndarray, stats: Stats
+             ) -> tuple[Profile | BlockedProfile, float] | None:
+    """Return the profile at θ and the penalised residual sum of squares at β.
 
-    The penalised residual sum of squares at β is ``r²(θ) + (β − β̂)ᵀA(β − β̂)`` (``r²`` is
-    its minimum, at ``β̂``), so::
-
-        −2ℓ = log|M(θ)| + (r² + (β − β̂)ᵀA(β − β̂))/σ² + N log(2πσ²)
-
-    Returns
-    -------
-    float
-        ``-inf`` where M(θ) is not positive definite.
+    ``prss = r²(θ) + (β − β̂)ᵀA(β − β̂)``: ``r²`` is its minimum, at ``β̂``. None where M(θ)
+    is not positive definite.
     """
     try:
         prof = profile(np.asarray(theta, dtype=float), stats)
     except np.linalg.LinAlgError:
-        return -np.inf
+        return None
     d = np.asarray(beta, dtype=float) - prof.beta  # (p,)
-    prss = prof.r2 + float(d @ prof.A @ d)
+    return prof, prof.r2 + float(d @ prof.A @ d)
+
+
+def ml_loglike(beta: np.ndarray, theta: np.ndarray, scale: float, stats: Stats) -> float:
+    """Marginal log-likelihood at ``(β, θ, σ²)``, every random effect integrated out.
+
+    ``−2ℓ = log|M(θ)| + prss/σ² + N log(2πσ²)``, ``prss`` the penalised residual sum of
+    squares at β (:func:`_at_beta`); ``-inf`` where M(θ) is not positive definite.
+    """
+    found = _at_beta(beta, theta, stats)
+    if found is None:
+        return -np.inf
+    prof, prss = found
     return -0.5 * (prof.logdet_M + prss / scale + stats.n_obs * (_LOG2PI + np.log(scale)))
 
 
@@ -203,20 +209,18 @@ def profiled_loglike(beta: np.ndarray, theta: np.ndarray, stats: Stats, method: 
                      ) -> float:
     """REML or ML log-likelihood at ``(β, θ)`` with σ² profiled out (statsmodels' ``loglike``).
 
-    statsmodels' ``MixedLM.loglike(params, profile_fe=False)``: with the penalised residual
-    sum of squares at β, ``prss = r² + (β − β̂)ᵀA(β − β̂)``, and ``ν = N − p`` (REML) or
-    ``N`` (ML)::
+    statsmodels' ``MixedLM.loglike(params, profile_fe=False)``: with ``prss`` at β
+    (:func:`_at_beta`) and ``ν = N − p`` (REML) or ``N`` (ML)::
 
         −2ℓ = log|M| [+ log|A|] + ν (1 + log(2π prss / ν))
 
-    At β̂ it is the profiled criterion itself (:func:`deviance`, halved and negated).
+    At β̂ it is the profiled criterion itself (:func:`deviance`, halved and negated);
+    ``-inf`` where M(θ) is not positive definite.
     """
-    try:
-        prof = profile(np.asarray(theta, dtype=float), stats)
-    except np.linalg.LinAlgError:
+    found = _at_beta(beta, theta, stats)
+    if found is None:
         return -np.inf
-    d = np.asarray(beta, dtype=float) - prof.beta  # (p,)
-    prss = prof.r2 + float(d @ prof.A @ d)
+    prof, prss = found
     df = residual_df(stats, method)
     dev = prof.logdet_M + df * (1.0 + _LOG2PI + np.log(prss / df))
     return -0.5 * (dev + (prof.logdet_A if method == "reml" else 0.0))
