@@ -10,6 +10,7 @@ __all__ = [
     "NotFittedError",
     "SeparationError",
     "SpecificationError",
+    "check_alpha",
 ]
 
 
@@ -60,3 +61,9 @@ def describe(value: object, limit: int = 60) -> str:
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{type(value).__name__} {text}"
+
+
+def check_alpha(alpha: float) -> None:
+    """Raise :class:`SpecificationError` unless ``alpha`` (an interval's 1 − level) is in (0, 1)."""
+    if not 0 < alpha < 1:
+        raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .contrasts import substitute_names
-from .errors import SpecificationError
+from .errors import SpecificationError, check_alpha
 
 __all__ = ["hypothesis_table"]
 
@@ -116,8 +116,7 @@ def hypothesis_table(hypotheses: str | Sequence[str], rows: Mapping[str, np.ndar
         Columns ``Hypothesis``, ``Estimate``, ``Est.Error``, ``CI.Lower``, ``CI.Upper``,
         ``Evid.Ratio``, ``Post.Prob``, ``Star``; one row per hypothesis.
     """
-    if not 0 < alpha < 1:
-        raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+    check_alpha(alpha)
     items = [hypotheses] if isinstance(hypotheses, str) else list(hypotheses)
     if not items or not all(isinstance(h, str) for h in items):
         raise SpecificationError(

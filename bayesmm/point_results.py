@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .contrasts import parse_contrasts
-from .errors import SpecificationError
+from .errors import SpecificationError, check_alpha
 from .fitted import FittedModel, base_header, effects_frames, report_title
 from .infer.bootstrap import bootstrap_replicates
 from .infer.ddf import check_ddf, contrast_tests, joint_test, wald_test_table
@@ -236,8 +236,7 @@ class MixedLMPointResults(FittedModel):
         -------
         DataFrame
         """
-        if not 0 < alpha < 1:
-            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+        check_alpha(alpha)
         if method == "wald":
             z = sps.norm.ppf(1 - alpha / 2)
             return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
@@ -303,8 +302,7 @@ class MixedLMPointResults(FittedModel):
             ``P>|t|`` and the interval.
         """
         name = check_ddf(ddf, self.design, self.fit.method)
-        if not 0 < alpha < 1:
-            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+        check_alpha(alpha)
         contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
         return contrast_tests(self.stats, self.design, self.fit, contrasts, name, alpha)
 
@@ -473,8 +471,7 @@ class MixedLMPointResults(FittedModel):
             the title, and the interval's level ``1 − alpha`` (columns ``[alpha/2`` and
             ``1-alpha/2]``).
         """
-        if not 0 < alpha < 1:
-            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+        check_alpha(alpha)
         fe, se = self.fe_params, self.bse_fe
         if ddf is None:
             z, half = fe / se, sps.norm.ppf(1 - alpha / 2) * se

@@ -17,7 +17,7 @@ from . import interpret, plots
 from .covariance import theta_from_cov, theta_map
 from .deviance import ml_loglike
 from .diagnostics import RHAT_MAX, Diagnostics, diagnose
-from .errors import SpecificationError
+from .errors import SpecificationError, check_alpha
 from .fitted import FittedModel, base_header, effects_frames, report_title
 from .hypothesis import hypothesis_table
 from .infer.effects import factor_chol, group_loglik
@@ -159,8 +159,7 @@ class MixedLMResults(FittedModel):
         The posterior's counterpart of statsmodels' ``conf_int`` (ArviZ's HDI of each
         summary row).
         """
-        if not 0 < alpha < 1:
-            raise SpecificationError(f"alpha: expected a number in (0, 1); received {alpha!r}.")
+        check_alpha(alpha)
         hdi = az.hdi(self.draws_table(), hdi_prob=1 - alpha)
         rows = {k: hdi[k].values for k in hdi.data_vars}
         return pd.DataFrame(rows, index=[0, 1]).T
