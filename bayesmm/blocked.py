@@ -19,6 +19,7 @@ The profiled deviance needs ``L⁻¹ Λᵀ Zᵀ[X | y]`` and ``log|L|`` only (se
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
@@ -26,11 +27,15 @@ import scipy.sparse as sp
 
 from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
+from .gram_pattern import GramPattern, gram_pattern, gram_values
 
 __all__ = ["BlockedFactor", "BlockedProfile", "BlockedStats", "add_blocked_stats",
            "blocked_effects", "blocked_factor",
            "blocked_profile", "blocked_stats", "elimination_order", "factor_z", "lower_solve",
            "relative_factors", "upper_solve"]
+
+
+_MAX_GRAM_TERMS = 5_000_000  # ~160 MB of pair terms; beyond it the sparse product is used
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +87,16 @@ class BlockedStats:
     def p(self) -> int:
         """Number of fixed effects."""
         return self.XtX.shape[0]
+
+    @cached_property
+    def gram(self) -> GramPattern | None:
+        """Pattern of ``Z_rᵀZ_1 diag(v) Z_1ᵀZ_r`` for scalar terms (:mod:`bayesmm.gram_pattern`).
+
+        None for vector terms, and for a crossing so dense that a sparse product is cheaper.
+        """
+        if not all(t.n_theta == 1 and t.rows.size == 1 for t in self.templates):
+            return None
+        return gram_pattern(self.ZrZ1, max_terms=_MAX_GRAM_TERMS)
 
 
 def factor_z(f: FactorDesign, n: int) -> sp.csr_matrix:
@@ -234,7 +249,8 @@ def relative_factors(theta: np.ndarray, stats: BlockedStats) -> tuple[np.ndarray
 
 
 def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.ndarray,
-                   ZrZ1: sp.csr_matrix, ZrZr: np.ndarray) -> BlockedFactor:
+                   ZrZ1: sp.csr_matrix, ZrZr: np.ndarray, gram: GramPattern | None = None
+                   ) -> BlockedFactor:
     """Factor ``M = ΛᵀKΛ + I`` blockwise from the blocks of ``K`` (weighted or not).
 
     Parameters
@@ -246,6 +262,9 @@ def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.nd
     ZrZ1 : scipy.sparse.csr_matrix or ndarray, shape (m_r, m_1)
         Dense only with scalar terms (small problems, see :mod:`bayesmm.weighted`).
     ZrZr : ndarray, shape (m_r, m_r)
+    gram : GramPattern, optional
+        Pattern of ``ZrZ1 diag(v) ZrZ1ᵀ`` (scalar terms): ``W Wᵀ`` is then subtracted on it
+        alone, and only the lower triangle of ``S`` is formed (all its Cholesky factor reads).
 
     Raises
     ------
@@ -269,10 +288,17 @@ def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.nd
             S = ZrZr * np.outer(lr, lr) + np.eye(lr.size) - W @ W.T  # (m_r, m_r)
             Cs = sla.cholesky(S, lower=True, check_finite=False)
             return BlockedFactor(T, C1, C1inv, W, Cs, lam_r)
-        Kc = ZrZ1.tocoo()
-        W = sp.csr_matrix((Kc.data * lr[Kc.row] * right[Kc.col], (Kc.row, Kc.col)),
-                          shape=Kc.shape)  # (m_r, m_1)
-        S = ZrZr * np.outer(lr, lr)  # (m_r, m_r)
+        row_of = np.repeat(np.arange(ZrZ1.shape[0]), np.diff(ZrZ1.indptr))  # (nnz,)
+        W = sp.csr_matrix((ZrZ1.data * lr[row_of] * right[ZrZ1.indices], ZrZ1.indices,
+                           ZrZ1.indptr), shape=ZrZ1.shape)  # (m_r, m_1)
+        S = ZrZr * lr[:, None]  # (m_r, m_r)
+        S *= lr
+        if gram is not None:  # lower triangle of Λ_rᵀK diag(right²) KᵀΛ_r on its pattern
+            S[np.diag_indices_from(S)] += 1.0
+            S[gram.rows, gram.cols] -= (lr[gram.rows] * lr[gram.cols]
+                                        * gram_values(gram, right * right))
+            Cs = sla.cholesky(S, lower=True, check_finite=False)
+            return BlockedFactor(T, C1, C1inv, W, Cs, lam_r)
     else:
         lam_r = _lambda_rest(T, levels)  # (m_r, m_r)
         right_blocks = _block_diag(np.einsum("ij,gkj->gik", T1, C1inv))  # Λ_1 C_1⁻ᵀ
@@ -304,7 +330,7 @@ def blocked_profile(theta: np.ndarray, stats: BlockedStats) -> BlockedProfile:
         When a block is not positive definite (the criterion is then undefined).
     """
     T = relative_factors(theta, stats)
-    fac = blocked_factor(T, stats.levels, stats.D1, stats.ZrZ1, stats.ZrZr)
+    fac = blocked_factor(T, stats.levels, stats.D1, stats.ZrZ1, stats.ZrZr, stats.gram)
     p = stats.p
     R1 = np.einsum("ji,gjp->gip", T[0], np.concatenate([stats.Z1X, stats.Z1y[..., None]],
                                                         axis=2))  # (G1, q1, p + 1)

@@ -25,7 +25,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from .blocked import BlockedProfile, BlockedStats, upper_solve
+from .blocked import BlockedFactor, BlockedProfile, BlockedStats, upper_solve
+from .gram_pattern import GramPattern, gram_values
 
 __all__ = ["blocked_gradient_parts", "scalar_terms"]
 
@@ -51,6 +52,20 @@ def _inverse_lower(Cs: np.ndarray) -> np.ndarray:
 def _trace_product(lower: np.ndarray, H: np.ndarray) -> float:
     """``tr(S⁻¹ H)`` for symmetric H from the lower triangle of S⁻¹ alone."""
     return 2.0 * float(np.sum(lower * H)) - float(np.diagonal(lower) @ np.diagonal(H))
+
+
+def _trace_WDW(S_low: np.ndarray, fac: BlockedFactor, c: np.ndarray, theta1: float,
+               lr: np.ndarray, gram: GramPattern | None) -> float:
+    """``tr(S⁻¹ W D Wᵀ)``, ``D = diag(c²)``, from the lower triangle of S⁻¹.
+
+    With the pattern of ``K diag(v) Kᵀ`` (:mod:`bayesmm.gram_pattern`) only its entries are
+    read: ``W D Wᵀ = Λ_r K diag(θ₁² c⁴) Kᵀ Λ_r``, since ``W = Λ_r K diag(θ₁ c)``.
+    """
+    if gram is None:
+        H = (fac.W @ sp.diags(c * c) @ fac.W.T).toarray()  # (m_r, m_r)   W D Wᵀ
+        return _trace_product(S_low, H)
+    h = lr[gram.rows] * lr[gram.cols] * gram_values(gram, (theta1 * c * c) ** 2)  # (P,)
+    return float(np.sum(np.where(gram.diagonal, 1.0, 2.0) * h * S_low[gram.rows, gram.cols]))
 
 
 def blocked_gradient_parts(prof: BlockedProfile, stats: BlockedStats
@@ -85,8 +100,7 @@ def blocked_gradient_parts(prof: BlockedProfile, stats: BlockedStats
     FX = F[:, :p]  # (m, p)
     a = np.einsum("ip,ip->i", sla.solve(prof.A, FX.T, assume_a="pos").T, FX)  # (m,)
     S_low = _inverse_lower(fac.Cs)  # (m_r, m_r)   lower triangle of S⁻¹
-    H = (fac.W @ sp.diags(c * c) @ fac.W.T).toarray()  # (m_r, m_r)   W D Wᵀ
-    traces = [float(np.sum(c * c)) + _trace_product(S_low, H)]
+    traces = [float(np.sum(c * c)) + _trace_WDW(S_low, fac, c, theta[0], lr, stats.gram)]
     bounds = np.concatenate([[0], np.cumsum(stats.levels)])  # factor slices of (m,)
     diag_inv = np.diagonal(S_low)
     for k in range(1, len(stats.levels)):

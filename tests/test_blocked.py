@@ -176,3 +176,47 @@ def test_simulated_designs_reach_lme4s_optimum(name):
     rtol = 1e-4 if family == "gaussian" else 5e-3
     for row, value in cov.items():
         assert res.cov_table()["Coef."][row] == pytest.approx(value, rel=rtol), row
+
+
+@pytest.mark.parametrize(("name", "formula"), SCALAR_CASES)
+def test_the_gram_pattern_path_equals_the_sparse_product(data, name, formula):
+    # scalar terms: W Wᵀ subtracted on the pattern of K diag(v) Kᵀ, and tr(S⁻¹ W D Wᵀ) read
+    # on it, against the sparse products they replace
+    from bayesmm.blocked import blocked_factor, relative_factors
+    from bayesmm.blocked_gradient import _inverse_lower, _trace_WDW
+
+    stats = _model(data, name, formula).stats
+    assert stats.gram is not None
+    for theta in _thetas(stats.tmap.n_theta, stats.tmap.on_diagonal):
+        T = relative_factors(theta, stats)
+        args = (T, stats.levels, stats.D1, stats.ZrZ1, stats.ZrZr)
+        fast, plain = blocked_factor(*args, stats.gram), blocked_factor(*args)
+        np.testing.assert_allclose(fast.Cs, plain.Cs, rtol=1e-12, atol=1e-14)
+        s_low = _inverse_lower(fast.Cs)
+        c = 1.0 / fast.C1[:, 0, 0]
+        lr = np.repeat([t[0, 0] for t in T[1:]], stats.levels[1:])
+        assert _trace_WDW(s_low, fast, c, T[0][0, 0], lr, stats.gram) == pytest.approx(
+            _trace_WDW(s_low, fast, c, T[0][0, 0], lr, None), rel=1e-12)
+
+
+@pytest.mark.parametrize(("name", "formula"), SCALAR_CASES)
+def test_moment_start_is_the_one_way_anova_estimate_from_the_rows(data, name, formula):
+    # σ_k² = (Σ_g n_g r̄_g² − G_k σ²) / (N − G_k) from OLS residuals r, σ² = rᵀr / (N − p);
+    # σ_e² what the factors leave of σ²; θ_k = σ_k / σ_e, at least 0.1
+    from bayesmm.infer.moment_start import moment_theta
+
+    model = _model(data, name, formula)
+    design = model.design
+    X, y = design.X, design.y
+    r = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]  # (N,)
+    total = r @ r / (design.n_obs - X.shape[1])
+    var = []
+    for f in design.factors:
+        n_g = np.bincount(f.codes, minlength=f.n_levels)
+        sums = np.bincount(f.codes, weights=r, minlength=f.n_levels)
+        ssb = np.sum(sums[n_g > 0] ** 2 / n_g[n_g > 0])
+        var.append((ssb - f.n_levels * total) / (design.n_obs - f.n_levels))
+    var = np.array(var)
+    resid = max(total - np.clip(var, 0, None).sum(), 0.05 * total)
+    expected = np.maximum(np.sqrt(np.clip(var, 0, None) / resid), 0.1)
+    np.testing.assert_allclose(moment_theta(model.stats), expected, rtol=1e-10)

@@ -14,7 +14,6 @@ from dataclasses import replace
 
 import numpy as np
 from rich.progress import track
-from threadpoolctl import threadpool_limits
 
 from ..design import Design
 from ..deviance import Method, Stats, profile, scale_hat
@@ -22,6 +21,7 @@ from ..errors import SpecificationError
 from ..params import cov_values, psis_from_theta
 from ..progress import resolve_progressbar
 from ..suffstats import suff_stats
+from .blas import one_blas_pool
 from .optimize import PointFit, warm_minimum
 
 __all__ = ["bootstrap_replicates"]
@@ -91,7 +91,7 @@ def bootstrap_replicates(design: Design, fit: PointFit, nsim: int, seed: int | N
     if resolve_progressbar(progressbar):
         steps = track(steps, description="Bootstrap", total=nsim)
     out = np.empty((nsim, len(names)))
-    with threadpool_limits(limits=1, user_api="blas"):  # see bayesmm.infer.point
+    with one_blas_pool():  # see bayesmm.infer.blas
         for i in steps:
             stats = suff_stats(replace(design, y=_simulate(design, fit, rng)))
             out[i] = _reported(design, *_refit(stats, method, fit.theta))

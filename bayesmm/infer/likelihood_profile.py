@@ -22,13 +22,13 @@ from dataclasses import replace
 import numpy as np
 from scipy import optimize
 from scipy import stats as sps
-from threadpoolctl import threadpool_limits
 
 from ..blocked import BlockedStats
 from ..covariance import theta_map
 from ..design import Design
 from ..deviance import Stats, ml_deviance_at_scale
 from ..params import block_of, cov_params, cov_values, psis_from_theta
+from .blas import one_blas_pool
 from .optimize import fit_point, warm_minimum
 
 __all__ = ["fixed_effect_stats", "profile_intervals", "sdcor_to_theta"]
@@ -183,7 +183,7 @@ def profile_intervals(stats: Stats, design: Design, alpha: float
         the residual SD.
     limits : ndarray, shape (k, 2)
     """
-    with threadpool_limits(limits=1, user_api="blas"):  # see bayesmm.infer.point
+    with one_blas_pool():  # see bayesmm.infer.blas
         return _profile_intervals(stats, design, float(sps.norm.ppf(1 - alpha / 2)))
 
 

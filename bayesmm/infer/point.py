@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from threadpoolctl import threadpool_limits
-
 from ..design import Design
 from ..errors import SpecificationError
 from ..suffstats import SuffStats
+from .blas import one_blas_pool
 from .laplace import fit_laplace
 from .optimize import PointFit, fit_point
 
@@ -37,11 +36,7 @@ def point_fit(design: Design, stats: SuffStats | None, method: str) -> PointFit:
             f"method: family={design.family.name!r} supports {allowed} (REML is defined for "
             f"Gaussian models only; 'ml' is glmer's Laplace fit); received {method!r}."
         )
-    # One BLAS thread: numpy and scipy each load their own OpenBLAS, and two pools of
-    # spinning threads on small matrices made a 181 × 181 Cholesky take 7 ms instead of
-    # 0.2 ms (the grouse-ticks Laplace fit: 19.6 s against 1.0 s); at InstEval's size
-    # (1,142 × 1,142) one thread is no slower than two.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_pool():  # one BLAS pool: see bayesmm.infer.blas
         if design.family.name == "gaussian":
             assert stats is not None
             return fit_point(stats, method)  # type: ignore[arg-type]

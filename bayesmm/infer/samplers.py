@@ -16,53 +16,20 @@ A sampler turns a PyMC model, the :class:`~bayesmm.infer.options.NutsOptions` an
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import arviz as az
 import numpy as np
 import pymc as pm
-from threadpoolctl import threadpool_limits
 
+from .blas import one_blas_thread
 from .flat_nutpie import sample_flat_nutpie
 from .options import NutsOptions
 from .warmstart import warm_start
 
-__all__ = ["NutpieSampler", "PyMCSampler", "SAMPLERS", "Sampler", "Start", "get_sampler",
-           "one_blas_thread"]
-
-_BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run NUTS with one BLAS thread per chain: the chains are the parallelism.
-
-    A chain's linear algebra is on small matrices (q × q blocks, (N, p) products), where an
-    OpenBLAS pool of spinning threads only competes with the other chains for the cores.
-    Measured on the collapsed build of a 56 × 32 crossed design with two 2 × 2 covariance
-    blocks, while other processes shared the 2 cores: a gradient of the C-compiled density
-    took 9.6 ms with OpenBLAS's default pool against 0.51 ms with one thread (Numba: 0.46
-    against 0.28 ms). The limit covers this process (nutpie's threads, PyMC's sequential
-    chains) through threadpoolctl, and PyMC's chain processes through the environment
-    they inherit when PyMC first starts its process server; the previous values return
-    afterwards.
-    """
-    saved = {name: os.environ.get(name) for name in _BLAS_THREAD_VARS}
-    os.environ.update(dict.fromkeys(_BLAS_THREAD_VARS, "1"))
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
+__all__ = ["NutpieSampler", "PyMCSampler", "SAMPLERS", "Sampler", "Start", "get_sampler"]
 
 @dataclass(frozen=True)
 class Start:

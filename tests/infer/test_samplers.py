@@ -1,7 +1,5 @@
 """The sampler registry: one interface per NUTS implementation, names as NutsOptions takes."""
 
-import os
-
 import pytest
 
 from bayesmm.errors import SpecificationError
@@ -13,7 +11,6 @@ from bayesmm.infer.samplers import (
     PyMCSampler,
     Start,
     get_sampler,
-    one_blas_thread,
 )
 
 
@@ -41,26 +38,3 @@ def test_max_draws_on_the_latent_build_names_the_sampler(data):
         sample_nuts(model.design, model.priors, model.stats, options, marginal=False)
     with pytest.raises(SpecificationError, match="sampler: expected one of"):
         NutsOptions(sampler="stan")
-
-
-def test_sampling_runs_with_one_blas_thread_and_restores_the_settings(monkeypatch):
-    import numpy as np
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    np.dot(np.ones((2, 2)), np.ones((2, 2)))  # numpy's BLAS is loaded
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
-
-    def blas_threads():
-        return {p["filepath"]: p["num_threads"] for p in threadpool_info()
-                if p["user_api"] == "blas"}
-
-    with threadpool_limits(limits=2, user_api="blas"):
-        before = blas_threads()
-        with one_blas_thread():
-            assert set(blas_threads().values()) == {1}
-            assert os.environ["OPENBLAS_NUM_THREADS"] == "1"  # for PyMC's chain processes
-            assert os.environ["MKL_NUM_THREADS"] == "1"
-        assert blas_threads() == before
-    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
-    assert "MKL_NUM_THREADS" not in os.environ
