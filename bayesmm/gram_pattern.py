@@ -92,10 +92,14 @@ def gram_pattern(K: sp.spmatrix, max_terms: int) -> GramPattern | None:
     if int(np.sum(counts * (counts + 1) // 2)) > max_terms:
         return None
     i, i2, j, prod = _pairs(K)
-    key = i.astype(np.int64) * K.shape[0] + i2  # (T,)
-    entries, slot = np.unique(key, return_inverse=True)
-    return GramPattern(rows=entries // K.shape[0], cols=entries % K.shape[0],
-                       slot=slot.ravel(), level=j, product=prod)
+    m = K.shape[0]
+    key = i.astype(np.int64) * m + i2  # (T,)  position in the dense (m_r, m_r) block
+    seen = np.zeros(m * m, dtype=bool)  # the block itself is dense: no sort needed
+    seen[key] = True
+    entries = np.flatnonzero(seen)  # (P,) in row-major order
+    index = np.cumsum(seen) - 1  # (m_r²,)  slot of each occupied position
+    return GramPattern(rows=entries // m, cols=entries % m, slot=index[key], level=j,
+                       product=prod)
 
 
 def gram_values(pattern: GramPattern, v: np.ndarray) -> np.ndarray:
