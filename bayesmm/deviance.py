@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from .blocked import BlockedProfile, BlockedStats, blocked_effects, blocked_profile
-from .blocked_gradient import blocked_gradient_parts, scalar_terms
+from .blocked_gradient import exact_gradient_applies, gradient_parts
 from .covariance import lambda_from_theta
 from .suffstats import SuffStats
 
@@ -272,9 +272,7 @@ def ml_deviance_at_scale(theta: np.ndarray, stats: Stats, scale: float
     try:
         prof = profile(theta, stats)
         if isinstance(stats, BlockedStats):
-            if not scalar_terms(stats):
-                raise NotImplementedError
-            g_logM, _, g_r2 = blocked_gradient_parts(prof, stats)  # type: ignore[arg-type]
+            g_logM, _, g_r2 = gradient_parts(prof, stats)  # type: ignore[arg-type]
             grad = g_logM + g_r2 / scale
         else:
             G_logM, G_r2, _ = _lambda_gradient_parts(prof, stats, False)  # type: ignore[arg-type]
@@ -311,7 +309,7 @@ def deviance_gradient(theta: np.ndarray, stats: Stats, method: Method = "reml"
     """
     theta = np.asarray(theta, dtype=float)
     if isinstance(stats, BlockedStats):
-        if not scalar_terms(stats):
+        if not exact_gradient_applies(stats):
             return _central_gradient(theta, stats, method)
         return deviance_and_gradient(theta, stats, method)[1]
     tmap = stats.tmap
@@ -329,13 +327,13 @@ def deviance_gradient(theta: np.ndarray, stats: Stats, method: Method = "reml"
 
 def deviance_and_gradient(theta: np.ndarray, stats: BlockedStats, method: Method = "reml"
                           ) -> tuple[float, np.ndarray]:
-    """:func:`deviance` and its exact gradient from one factorisation (scalar terms).
+    """:func:`deviance` and its exact gradient from one factorisation (blocked statistics).
 
     Parameters
     ----------
     theta : ndarray, shape (n_theta,)
     stats : BlockedStats
-        Every factor a scalar term (:func:`bayesmm.blocked_gradient.scalar_terms`).
+        One with an exact gradient (:func:`bayesmm.blocked_gradient.exact_gradient_applies`).
     method : {"reml", "ml", "map"}
 
     Returns
@@ -346,7 +344,7 @@ def deviance_and_gradient(theta: np.ndarray, stats: BlockedStats, method: Method
     theta = np.asarray(theta, dtype=float)
     try:
         prof = blocked_profile(theta, stats)
-        g_logM, g_logA, g_r2 = blocked_gradient_parts(prof, stats)
+        g_logM, g_logA, g_r2 = gradient_parts(prof, stats)
     except np.linalg.LinAlgError:
         return np.inf, np.full(theta.shape, np.nan)
     grad = g_logM + (profiled_df(stats, method) / prof.r2) * g_r2

@@ -30,6 +30,7 @@ R_FORMULAS = {
     "students": "y ~ x + (1 | s) + (1 | d) + (1 | dept)",
     "crossbern": "y ~ x + (1 | subj) + (1 | item)",
     "bern": "y ~ x + (1 | g)",
+    "maximal": "y ~ A * B * C + (1 + A * B * C | subj) + (1 + A * B * C | item)",
     "ticks": "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
 }
 
@@ -37,7 +38,8 @@ R_SCRIPT = r"""
 suppressMessages(library(lme4))
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1], colClasses = "character")
-for (v in c("y", "x", "TICKS", "HEIGHT")) if (v %in% names(d)) d[[v]] <- as.numeric(d[[v]])
+for (v in c("y", "x", "TICKS", "HEIGHT", "A", "B", "C"))
+  if (v %in% names(d)) d[[v]] <- as.numeric(d[[v]])
 f <- as.formula(args[2])
 t0 <- proc.time()[["elapsed"]]
 m <- if (args[3] == "gaussian") lmer(f, d, REML = TRUE) else

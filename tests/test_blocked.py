@@ -90,14 +90,34 @@ def test_factors_are_eliminated_largest_first(data):
 
 @pytest.mark.parametrize(("name", "formula"), CASES[:3])
 def test_blocked_gradient_matches_the_exact_dense_gradient(data, name, formula):
+    # every case has an exact blocked gradient now (scalar identities or the vector form):
+    # against the joint block's exact gradient at four θ, both criteria, to rounding
     model = _model(data, name, formula)
     blocked, dense = model.stats, joint_stats(model.design)
+    for theta in _thetas(dense.tmap.n_theta, dense.tmap.on_diagonal):
+        for method in ("reml", "ml", "map"):
+            if method == "map" and theta.min() == 0:
+                continue
+            exact = deviance_gradient(theta, dense, method)
+            value, grad = deviance_and_gradient(theta, blocked, method)
+            assert value == pytest.approx(deviance(theta, dense, method), rel=1e-11)
+            np.testing.assert_allclose(grad, exact, rtol=1e-8, atol=1e-8 * np.abs(exact).max())
+
+
+def test_above_the_vector_gradients_size_central_differences_serve(data, monkeypatch):
+    # the vector form holds an m × m matrix; beyond its size limit the blocked gradient is
+    # by central differences (step 1e-5: O(h²) truncation, rounding ~1e-16·|dev|/h)
+    import bayesmm.blocked_gradient as bg
+
+    model = _model(data, "crossed", CASES[2][1])
+    blocked, dense = model.stats, joint_stats(model.design)
+    monkeypatch.setattr(bg, "_MAX_VECTOR_M", 10)
+    assert not bg.exact_gradient_applies(blocked)
     theta = _thetas(dense.tmap.n_theta, dense.tmap.on_diagonal)[2]
     for method in ("reml", "ml"):
-        exact = deviance_gradient(theta, dense, method)
-        # central differences with step 1e-5: O(h²) truncation, rounding ~1e-16·|dev|/h
-        np.testing.assert_allclose(deviance_gradient(theta, blocked, method), exact,
-                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(deviance_gradient(theta, blocked, method),
+                                   deviance_gradient(theta, dense, method), rtol=1e-6,
+                                   atol=1e-6)
 
 
 SCALAR_CASES = [
@@ -154,11 +174,20 @@ def _simulator(name: str):
     return module.DESIGNS[name]
 
 
-# lme4 1.1-31 on the same simulated rows (benchmarks/lme4.py, 2 December 2026):
-# lmer(y ~ x + (1 | school) + (1 | area), REML = TRUE) and glmer(..., family = binomial)
+# lme4 1.1-31 on the same simulated rows (benchmarks/lme4.py, 2 and 3 December 2026):
+# lmer(y ~ x + (1 | school) + (1 | area), REML = TRUE) and glmer(..., family = binomial).
+# lme4 took 26.3 s on "three", 35.7 s on "students" (it warned: max|grad| 0.0021) and 260 s
+# on "maximal" (singular); only the log-likelihood is compared there.
 LME4 = {
     "areas": (-46234.344264, {"school Var": 0.3541439259, "area Var": 0.1645301611,
                               "Scale": 1.003040911}),
+    "three": (-40318.2370758168, {"pupil Var": 0.6224213993511,
+                                  "teacher Var": 0.2741728209654,
+                                  "school Var": 0.0794655338639, "Scale": 0.9932988473435}),
+    "students": (-119384.067282579, {"s Var": 0.11062185664677, "d Var": 0.26984143657750,
+                                     "dept Var": 0.00435101450398,
+                                     "Scale": 1.39181068745131}),
+    "maximal": (-2825.26283435784, {}),
     "crossbern": (-4398.274700, {"subj Var": 1.054862014, "item Var": 0.4224101656}),
     "bern": (-1156.241181, {"g Var": 0.6095256398}),
 }
@@ -172,8 +201,10 @@ def test_simulated_designs_reach_lme4s_optimum(name):
     assert res.fit.converged
     # at least as high as lme4's (glmer stops 3e-3 short on the crossed Bernoulli design)
     assert res.llf >= llf - 1e-6
-    assert res.llf - llf < (1e-6 if family == "gaussian" else 5e-3)
-    rtol = 1e-4 if family == "gaussian" else 5e-3
+    # lme4 stops up to 2.2e-6 short of the REML optimum (three, maximal)
+    assert res.llf - llf < (1e-5 if family == "gaussian" else 5e-3)
+    # lme4's early stop moves its flattest variances (80 schools, 14 departments) by ~1.3e-4
+    rtol = 5e-4 if family == "gaussian" else 5e-3
     for row, value in cov.items():
         assert res.cov_table()["Coef."][row] == pytest.approx(value, rel=rtol), row
 

@@ -1,16 +1,19 @@
-"""How many BLAS threads each kind of fit runs with.
+"""How many BLAS threads each kind of fit runs with: one, and why.
 
 numpy and scipy wheels each load their own OpenBLAS, each with a pool of threads that spin
 after a call. Two such pools on two cores fight: a 181 × 181 Cholesky in the grouse-ticks
 Laplace fit took 7 ms instead of 0.2 ms (the fit: 19.6 s against 1.0 s).
 
-* Point fits (:func:`one_blas_pool`): every pool but scipy's runs one thread. The large
-  factorisations (the blocked Schur complement, :mod:`bayesmm.blocked`) go through
-  ``scipy.linalg`` and keep its threads; numpy's small products and einsums run on one. On
-  the 24,613-row three-factor design (a 1,380 × 1,380 Schur complement) REML took 1.47 s
-  against 1.96 s with every pool at one thread, and 2.5-2.7 s with none limited; the Laplace
-  fits were within 5 % of one thread everywhere.
-* NUTS (:func:`one_blas_thread`): one thread everywhere; the chains are the parallelism.
+* Point fits hold every pool at one thread. Keeping scipy's pool
+  (the large Schur-complement factorisations of :mod:`bayesmm.blocked` go through
+  ``scipy.linalg``) and holding only numpy's at one was measured on the 24,613-row
+  three-factor design (a 1,380 × 1,380 Schur complement): REML 0.8 s against 1.0 s on an idle
+  2-core machine, but 2.3 s against 1.1 s with one other process busy, where the pool's
+  second thread waits for a core at every synchronisation. One thread also makes the result
+  independent of the machine's core count (a threaded factorisation sums in another order).
+* NUTS: one thread everywhere; the chains are the parallelism.
+
+Both run inside :func:`one_blas_thread`.
 """
 
 from __future__ import annotations
@@ -18,46 +21,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-import scipy
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import threadpool_limits
 
-__all__ = ["one_blas_pool", "one_blas_thread"]
+__all__ = ["one_blas_thread"]
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _others_than_scipys(controller: ThreadpoolController) -> list[str]:
-    """Paths of the BLAS libraries to hold at one thread: all but scipy's own.
-
-    scipy's is the one shipped in its wheel's ``scipy.libs`` folder. Where that is not found
-    (a system or conda BLAS) a single library keeps its threads, as one pool cannot fight
-    itself, and several are all limited.
-    """
-    libs = [lc.filepath for lc in controller.lib_controllers if lc.user_api == "blas"]
-    wheel = str(Path(scipy.__file__).parent) + ".libs"
-    own = [path for path in libs if path.startswith(wheel)]
-    if not own and len(libs) == 1:
-        own = libs
-    return [path for path in libs if path not in own]
-
-
-@contextmanager
-def one_blas_pool() -> Iterator[None]:
-    """Run a point fit with scipy's BLAS pool only; every other BLAS library on one thread."""
-    controller = ThreadpoolController()
-    others = _others_than_scipys(controller)
-    if not others:
-        yield
-        return
-    with controller.select(filepath=others).limit(limits=1):
-        yield
-
-
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """Run NUTS with one BLAS thread per chain: the chains are the parallelism.
+    """Run a fit with one BLAS thread: point fits, and NUTS (one per chain).
 
     A chain's linear algebra is on small matrices (q × q blocks, (N, p) products), where an
     OpenBLAS pool of spinning threads only competes with the other chains for the cores.

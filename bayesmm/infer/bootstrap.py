@@ -21,7 +21,7 @@ from ..errors import SpecificationError
 from ..params import cov_values, psis_from_theta
 from ..progress import resolve_progressbar
 from ..suffstats import suff_stats
-from .blas import one_blas_pool
+from .blas import one_blas_thread
 from .optimize import PointFit, warm_minimum
 
 __all__ = ["bootstrap_replicates"]
@@ -91,7 +91,7 @@ def bootstrap_replicates(design: Design, fit: PointFit, nsim: int, seed: int | N
     if resolve_progressbar(progressbar):
         steps = track(steps, description="Bootstrap", total=nsim)
     out = np.empty((nsim, len(names)))
-    with one_blas_pool():  # see bayesmm.infer.blas
+    with one_blas_thread():  # see bayesmm.infer.blas
         for i in steps:
             stats = suff_stats(replace(design, y=_simulate(design, fit, rng)))
             out[i] = _reported(design, *_refit(stats, method, fit.theta))

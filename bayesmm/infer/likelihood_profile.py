@@ -28,7 +28,7 @@ from ..covariance import theta_map
 from ..design import Design
 from ..deviance import Stats, ml_deviance_at_scale
 from ..params import block_of, cov_params, cov_values, psis_from_theta
-from .blas import one_blas_pool
+from .blas import one_blas_thread
 from .optimize import fit_point, warm_minimum
 
 __all__ = ["fixed_effect_stats", "profile_intervals", "sdcor_to_theta"]
@@ -183,7 +183,7 @@ def profile_intervals(stats: Stats, design: Design, alpha: float
         the residual SD.
     limits : ndarray, shape (k, 2)
     """
-    with one_blas_pool():  # see bayesmm.infer.blas
+    with one_blas_thread():  # see bayesmm.infer.blas
         return _profile_intervals(stats, design, float(sps.norm.ppf(1 - alpha / 2)))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import optimize
 
 from ..blocked import BlockedStats
-from ..blocked_gradient import scalar_terms
+from ..blocked_gradient import exact_gradient_applies, scalar_terms
 from ..covariance import ThetaMap
 from ..deviance import (
     Method,
@@ -311,7 +311,7 @@ def fit_point(stats: Stats, method: Method = "reml") -> PointFit:
     lower = 1e-10 if method == "map" else 0.0
     bounds = [(lower, None) if d else (None, None) for d in tmap.on_diagonal]
 
-    exact = blocked and scalar_terms(stats)
+    exact = blocked and exact_gradient_applies(stats)
     # the search's last evaluation serves the checks after it at the same θ
     last = _LastEvaluation(lambda t: deviance_and_gradient(t, stats, method)) if exact else None
 
@@ -334,8 +334,8 @@ def fit_point(stats: Stats, method: Method = "reml") -> PointFit:
         (theta,), values = _scalar_search(fun, lower)
         values = np.append(values, fun(theta))
     elif last is not None:
-        theta = _minimise_exact(last, fun, moment_theta(stats), bounds,  # type: ignore[arg-type]
-                                tmap.on_diagonal)
+        start = moment_theta(stats) if scalar_terms(stats) else tmap.initial()  # type: ignore[arg-type]
+        theta = _minimise_exact(last, fun, start, bounds, tmap.on_diagonal)
         values = np.array([fun(theta)])
     else:
         search = _minimise_quadratic_models if blocked else _minimise

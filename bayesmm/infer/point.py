@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..design import Design
 from ..errors import SpecificationError
 from ..suffstats import SuffStats
-from .blas import one_blas_pool
+from .blas import one_blas_thread
 from .laplace import fit_laplace
 from .optimize import PointFit, fit_point
 
@@ -36,7 +36,7 @@ def point_fit(design: Design, stats: SuffStats | None, method: str) -> PointFit:
             f"method: family={design.family.name!r} supports {allowed} (REML is defined for "
             f"Gaussian models only; 'ml' is glmer's Laplace fit); received {method!r}."
         )
-    with one_blas_pool():  # one BLAS pool: see bayesmm.infer.blas
+    with one_blas_thread():  # see bayesmm.infer.blas
         if design.family.name == "gaussian":
             assert stats is not None
             return fit_point(stats, method)  # type: ignore[arg-type]

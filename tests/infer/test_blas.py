@@ -1,15 +1,11 @@
-"""BLAS thread policies: one pool in point fits, one thread per chain in NUTS."""
+"""One BLAS thread in point fits and in NUTS (one per chain)."""
 
 import os
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-import scipy
-import scipy.linalg
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from bayesmm.infer.blas import _others_than_scipys, one_blas_pool, one_blas_thread
+from bayesmm.infer.blas import one_blas_thread
 
 
 def blas_threads():
@@ -17,31 +13,21 @@ def blas_threads():
             if p["user_api"] == "blas"}
 
 
-def _libs(*paths):
-    return SimpleNamespace(lib_controllers=[SimpleNamespace(user_api="blas", filepath=p)
-                                            for p in paths])
+def test_a_point_fit_runs_inside_one_blas_thread(data, monkeypatch):
+    import bayesmm as bmm
+    from bayesmm.infer import point
 
+    seen = []
 
-def test_point_fits_hold_every_pool_but_scipys_at_one_thread():
-    np.dot(np.ones((2, 2)), np.ones((2, 2)))  # numpy's BLAS is loaded
-    scipy.linalg.cholesky(np.eye(2))  # and scipy's
-    wheel = str(Path(scipy.__file__).parent) + ".libs"
+    def fit_point(stats, method):
+        seen.append(set(blas_threads().values()))
+        return real(stats, method)
+
+    real = point.fit_point
+    monkeypatch.setattr(point, "fit_point", fit_point)
     with threadpool_limits(limits=2, user_api="blas"):
-        before = blas_threads()
-        with one_blas_pool():
-            inside = blas_threads()
-        assert blas_threads() == before
-    for path, n in inside.items():
-        assert n == (before[path] if path.startswith(wheel) else 1), path
-
-
-def test_which_pools_keep_their_threads():
-    wheel = str(Path(scipy.__file__).parent) + ".libs"
-    ours, numpys = f"{wheel}/libopenblas.so", "/x/numpy.libs/libopenblas64_.so"
-    assert _others_than_scipys(_libs(numpys, ours)) == [numpys]
-    assert _others_than_scipys(_libs("/usr/lib/libblas.so")) == []  # one shared pool
-    assert _others_than_scipys(_libs("/a/libblas.so", "/b/libmkl.so")) == [
-        "/a/libblas.so", "/b/libmkl.so"]  # scipy's unknown: all limited
+        bmm.mixedlm("Reaction ~ Days", data("sleepstudy"), groups="Subject").fit(method="reml")
+    assert seen == [{1}]
 
 
 def test_sampling_runs_with_one_blas_thread_and_restores_the_settings(monkeypatch):
