@@ -294,8 +294,7 @@ def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.nd
         row_of = np.repeat(np.arange(ZrZ1.shape[0]), np.diff(ZrZ1.indptr))  # (nnz,)
         W = sp.csr_matrix((ZrZ1.data * lr[row_of] * right[ZrZ1.indices], ZrZ1.indices,
                            ZrZ1.indptr), shape=ZrZ1.shape)  # (m_r, m_1)
-        S = ZrZr.T * lr[:, None]  # (m_r, m_r)  Fortran order (ZrZr is symmetric), for LAPACK
-        S *= lr
+        S = _scaled_by_blocks(ZrZr, [t[0, 0] for t in T[1:]], levels[1:])  # (m_r, m_r)
         if gram is not None:  # lower triangle of Λ_rᵀK diag(right²) KᵀΛ_r on its pattern
             S[np.diag_indices_from(S)] += 1.0
             S[gram.rows, gram.cols] -= (lr[gram.rows] * lr[gram.cols]
@@ -315,6 +314,22 @@ def blocked_factor(T: tuple[np.ndarray, ...], levels: tuple[int, ...], D1: np.nd
     S[np.diag_indices_from(S)] += 1.0
     S -= (W @ W.T).toarray()
     return BlockedFactor(T, C1, C1inv, W, cholesky_lower(S), lam_r)
+
+
+def _scaled_by_blocks(ZrZr: np.ndarray, theta: list[float], levels: tuple[int, ...]
+                      ) -> np.ndarray:
+    """``Λ_r Z_rᵀZ_r Λ_r`` for scalar terms, in Fortran order for LAPACK, in one pass.
+
+    Λ_r is θ_k on factor k's levels, so each pair of factors' block is scaled by θ_a θ_b;
+    ``ZrZr`` is symmetric, so its transpose is the Fortran-ordered copy to read.
+    """
+    S = np.empty(ZrZr.shape, order="F")  # (m_r, m_r)
+    edges = np.cumsum([0, *levels])
+    source = ZrZr.T
+    for a, (a0, a1) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        for b, (b0, b1) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            np.multiply(source[a0:a1, b0:b1], theta[a] * theta[b], out=S[a0:a1, b0:b1])
+    return S
 
 
 def _filled(K: sp.csr_matrix | np.ndarray) -> bool:

@@ -94,10 +94,10 @@ def gram_pattern(K: sp.spmatrix, max_terms: int) -> GramPattern | None:
     i, i2, j, prod = _pairs(K)
     m = K.shape[0]
     key = i.astype(np.int64) * m + i2  # (T,)  position in the dense (m_r, m_r) block
-    seen = np.zeros(m * m, dtype=bool)  # the block itself is dense: no sort needed
-    seen[key] = True
-    entries = np.flatnonzero(seen)  # (P,) in row-major order
-    index = np.cumsum(seen) - 1  # (m_r²,)  slot of each occupied position
+    index = np.zeros(m * m, dtype=np.int64)  # the block itself is dense: no sort needed
+    index[key] = 1
+    entries = np.flatnonzero(index)  # (P,) in row-major order
+    index[entries] = np.arange(entries.size)  # slot of each occupied position
     return GramPattern(rows=entries // m, cols=entries % m, slot=index[key], level=j,
                        product=prod)
 

@@ -180,7 +180,7 @@ def _minimise_exact(fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
     a run that lands there may sit on a saddle. Each θ_k at 0 is probed at 0.05, 0.2 and
     1; a lower value restarts the run from there (at most once per θ).
     """
-    opts = {"maxiter": 500, "ftol": 1e-15, "gtol": 1e-5}
+    opts = {"maxiter": 500, "ftol": 1e-12, "gtol": 1e-4}
     x = optimize.minimize(fun_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                           options=opts).x
     for k in np.flatnonzero(on_diagonal & (x < SINGULAR_TOL)):
