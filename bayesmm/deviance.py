@@ -22,7 +22,7 @@ blocks, with ``K_b = Z_bᵀZ_b``, ``û_b = M_b⁻¹Λᵀ Z_bᵀ(y_b − X_bβ̂)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -41,6 +41,7 @@ __all__ = [
     "deviance_gradient",
     "ml_deviance_at_scale",
     "ml_loglike",
+    "profiled_loglike_gradient",
     "profiled_loglike",
     "n_penalised",
     "profile",
@@ -224,6 +225,43 @@ def profiled_loglike(beta: np.ndarray, theta: np.ndarray, stats: Stats, method: 
     df = residual_df(stats, method)
     dev = prof.logdet_M + df * (1.0 + _LOG2PI + np.log(prss / df))
     return -0.5 * (dev + (prof.logdet_A if method == "reml" else 0.0))
+
+
+def profiled_loglike_gradient(beta: np.ndarray, theta: np.ndarray, stats: Stats,
+                              method: Method) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of :func:`profiled_loglike` in β and in θ, exactly.
+
+    With ``prss(β, θ) = (y − Xβ)ᵀV⁻¹(y − Xβ)`` (σ² = 1)::
+
+        ∂ℓ/∂β = −ν A (β − β̂) / prss
+        ∂ℓ/∂θ = −½ (∂log|M| [+ ∂log|A|] + ν ∂prss / prss)
+
+    where ``∂prss/∂θ`` is the residual part of the criterion's own gradient taken at β
+    instead of β̂ (its ``ZᵀV⁻¹(y − Xβ)``).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        Where M(θ) is not positive definite.
+    NotImplementedError
+        For several factors beyond the exact blocked gradient's size.
+    """
+    beta, theta = np.asarray(beta, dtype=float), np.asarray(theta, dtype=float)
+    prof = profile(theta, stats)
+    d = beta - prof.beta  # (p,)
+    prss = prof.r2 + float(d @ prof.A @ d)
+    at_beta = replace(prof, beta=beta)
+    if isinstance(stats, BlockedStats):
+        g_logM, g_logA, g_prss = gradient_parts(at_beta, stats)  # type: ignore[arg-type]
+    else:
+        tmap = stats.tmap
+        G_logM, G_prss, G_logA = _lambda_gradient_parts(at_beta, stats, True)  # type: ignore[arg-type]
+        g_logM, g_prss, g_logA = (
+            np.bincount(tmap.index, weights=G[tmap.rows, tmap.cols], minlength=tmap.n_theta)
+            for G in (G_logM, G_prss, G_logA))
+    df = residual_df(stats, method)
+    g_theta = g_logM + (df / prss) * g_prss + (g_logA if method == "reml" else 0.0)
+    return -df * (prof.A @ d) / prss, -0.5 * g_theta
 
 
 def _lambda_gradient_parts(prof: Profile, stats: SuffStats, with_A: bool

@@ -210,3 +210,54 @@ def test_model_loglike_equals_statsmodels_loglike_anywhere(data, re_formula):
             sm.loglike(point, profile_fe=False), rel=1e-10)
     with pytest.raises(bmm.SpecificationError, match="params: expected"):
         model.loglike(moved[:-1])
+
+
+@pytest.mark.parametrize("re_formula", [None, "~Time"])
+def test_model_score_and_hessian_equal_statsmodels(data, re_formula):
+    # statsmodels' score(params, profile_fe=False) in its direct (use_sqrt=False)
+    # parameterisation, REML and ML, at a point off the optimum, to 1e-7 of its scale; and
+    # its hessian(params) at its own REML and ML estimates (off them it holds σ² at its
+    # estimate instead of differentiating the profiled loglike), to 1e-5 of its largest entry
+    import warnings
+
+    smf = pytest.importorskip("statsmodels.formula.api")
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    frame = data("dietox")
+    kw = {"groups": "Pig"} | ({"re_formula": re_formula} if re_formula else {})
+    model = bmm.mixedlm("Weight ~ Time", frame, **kw)
+    res = model.fit(method="reml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = smf.mixedlm("Weight ~ Time", frame, **kw)
+        fits = {reml: sm.fit(reml=reml) for reml in (True, False)}
+    sm.use_sqrt = False
+    moved = res.params.to_numpy() * np.r_[1.02, 0.97, np.full(res.params.size - 2, 1.3)]
+    q = 2 if re_formula else 1
+    cov = np.zeros((q, q))
+    cov[np.tril_indices(q)] = moved[2:]
+    cov = cov + np.tril(cov, -1).T
+    point = MixedLMParams.from_components(moved[:2], cov_re=cov)
+    for reml, fit in fits.items():
+        sm.reml = reml
+        expected = sm.score(point, profile_fe=False)
+        np.testing.assert_allclose(model.score(moved, reml=reml), expected,
+                                   atol=1e-7 * np.abs(expected).max())
+        hess, singular = model.hessian(fit.params.to_numpy(), reml=reml)
+        sm_hess, sm_singular = sm.hessian(fit.params_object)
+        np.testing.assert_allclose(hess, sm_hess, atol=1e-5 * np.abs(sm_hess).max())
+        assert singular is sm_singular is False
+
+
+def test_score_on_several_factors_is_the_derivative_of_loglike(data):
+    # crossed factors (blocked statistics, exact gradient): against Richardson differences
+    # of loglike itself, whose rounding (~1e-10 at these steps) sets the tolerance
+    from bayesmm.infer.numdiff import richardson_jacobian
+
+    model = bmm.mixedlm("diameter ~ 1 + (1 | plate) + (1 | sample)", data("Penicillin"))
+    x = model.fit(method="reml").params.to_numpy() * np.r_[1.01, 1.2, 0.8]
+    for reml in (True, False):
+        numeric = richardson_jacobian(lambda v, r=reml: np.array(model.loglike(v, r)), x,
+                                      1e-3 * np.maximum(np.abs(x), 0.1))
+        np.testing.assert_allclose(model.score(x, reml=reml), numeric, rtol=1e-6,
+                                   atol=1e-6)
