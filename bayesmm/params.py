@@ -8,8 +8,9 @@ import numpy as np
 
 from .covariance import lambda_from_theta, theta_from_cov, theta_map
 from .design import CovBlock, Design, FactorDesign
+from .errors import SpecificationError
 
-__all__ = ["CovParam", "block_of", "cov_params", "psis_from_theta", "re_names",
+__all__ = ["CovParam", "block_of", "cov_params", "psis_from_theta", "re_names", "variance_param",
            "theta_from_params"]
 
 
@@ -146,3 +147,33 @@ def block_of(design: Design, param: CovParam) -> CovBlock:
     factor = design.factors[param.factor]
     return next(b for b in factor.blocks if param.row in b.cols)
 
+
+
+def variance_param(design: Design, re_ix: int | str, vtype: str) -> CovParam:
+    """Find the variance statsmodels' ``profile_re(re_ix, vtype)`` names.
+
+    ``vtype="re"``: a random-effect column of the first factor by position, or a variance
+    row's name; ``vtype="vc"``: a variance component's name, with or without `` Var``.
+
+    Raises
+    ------
+    SpecificationError
+        For another ``vtype`` or a name or position the model does not have.
+    """
+    variances = [c for c in cov_params(design) if c.row == c.col]
+    vc = {c.name for c in variances if block_of(design, c).kind == "vc"}
+    if vtype == "re" and isinstance(re_ix, int | np.integer):
+        found = [c for c in variances if c.factor == 0 and c.row == re_ix and c.name not in vc]
+    elif vtype == "re":
+        found = [c for c in variances if c.name == re_ix and c.name not in vc]
+    elif vtype == "vc":
+        found = [c for c in variances
+                 if c.name in vc and re_ix in (c.name, c.name.removesuffix(" Var"))]
+    else:
+        raise SpecificationError(f"vtype: expected 're' or 'vc'; received {vtype!r}.")
+    if not found:
+        names = [c.name for c in variances if (c.name in vc) == (vtype == "vc")]
+        raise SpecificationError(
+            f"re_ix: expected a variance of this model for vtype={vtype!r} (one of {names}, "
+            f"or a column position for 're'); received {re_ix!r}.")
+    return found[0]

@@ -16,10 +16,10 @@ from .infer.bootstrap import bootstrap_replicates
 from .infer.ddf import check_ddf, contrast_tests, joint_test, wald_test_table
 from .infer.effects import conditional_cov, linear_predictor
 from .infer.information import cov_param_se, statsmodels_cov_params
-from .infer.likelihood_profile import profile_intervals
+from .infer.likelihood_profile import profile_intervals, profile_variance
 from .infer.optimize import PointFit
 from .newdata import NewDesign, fitted_design, new_design, require_known_levels, require_rows
-from .params import cov_params, cov_values, psis_from_theta, re_names
+from .params import cov_params, cov_values, psis_from_theta, re_names, variance_param
 from .report import Summary
 
 __all__ = ["MixedLMPointResults"]
@@ -249,6 +249,43 @@ class MixedLMPointResults(FittedModel):
             return pd.DataFrame(limits, index=names, columns=[0, 1])
         reps = self.bootstrap(nsim, seed, progressbar)
         return reps.quantile([alpha / 2, 1 - alpha / 2]).T.set_axis([0, 1], axis=1)
+
+    def profile_re(self, re_ix: int | str, vtype: str, num_low: int = 5,
+                   dist_low: float = 1.0, num_high: int = 5, dist_high: float = 1.0
+                   ) -> np.ndarray:
+        """Profile likelihood of one variance on statsmodels' grid: (variance, llf) rows.
+
+        Parameters
+        ----------
+        re_ix : int or str
+            ``vtype="re"``: the random-effect column of the (first) grouping factor, by
+            position, or the variance's row name (``"Group Var"``, ``"Time Var"``).
+            ``vtype="vc"``: the variance component's name (``"a"`` or ``"a Var"``).
+        vtype : {"re", "vc"}
+        num_low, dist_low, num_high, dist_high
+            Points below and above the estimate, from ``variance − dist_low`` to
+            ``variance + dist_high`` (statsmodels' grid, evenly spaced in ``Ψ_jj / σ²``).
+
+        Returns
+        -------
+        ndarray, shape (num_low + num_high + 1, 2)
+            The variance and the REML or ML log-likelihood (the fit's), every other
+            parameter re-optimised.
+        """
+        self._require_gaussian("profile_re")
+        param = variance_param(self.design, re_ix, vtype)
+        scale = self.fit.scale
+        var = float(self.psis[param.factor][param.row, param.row])
+        low, high = (var - dist_low) / scale, (var + dist_high) / scale
+        if low <= 0:
+            raise SpecificationError(
+                f"dist_low: expected less than the variance {var:.6g} (a variance below 0 "
+                f"cannot be profiled); received {dist_low}. Use a smaller dist_low.")
+        ratios = np.concatenate([np.linspace(low, var / scale, num_low + 1),
+                                 np.linspace(var / scale, high, num_high + 1)[1:]])
+        method = "ml" if self.fit.method == "ml" else "reml"
+        return profile_variance(self.stats, self.design, self.fit.theta, method, param,
+                                ratios)
 
     def bootstrap(self, nsim: int = 500, seed: int | None = None,
                   progressbar: bool | None = None) -> pd.DataFrame:

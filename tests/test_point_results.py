@@ -150,3 +150,57 @@ def test_summary_takes_statsmodels_names_title_and_alpha(dietox):
         assert np.all(gap <= 5e-4 + 1e-5 * np.abs(given) + 1e-9), (col, gap)
     with pytest.raises(bmm.SpecificationError, match=r"xname_fe: expected a list of 2"):
         res.summary(xname_fe=["a"])
+
+
+def test_profile_re_equals_statsmodels_on_a_random_intercept(dietox):
+    # statsmodels' grid is centred on its own estimate, 2e-6 (relative) from ours: the
+    # variances agree to that and the log-likelihoods to its shift times the profile's slope
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = smf.mixedlm("Weight ~ Time", dietox, groups=dietox["Pig"]).fit()
+        expected = sm.profile_re(0, "re", num_low=2, dist_low=5.0, num_high=2, dist_high=5.0)
+    res = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig").fit(method="reml")
+    got = res.profile_re(0, "re", num_low=2, dist_low=5.0, num_high=2, dist_high=5.0)
+    np.testing.assert_allclose(got[:, 0], expected[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(got[:, 1], expected[:, 1], atol=2e-5)
+    np.testing.assert_array_equal(got, res.profile_re("Pig Var", "re", 2, 5.0, 2, 5.0))
+
+
+def test_profile_re_of_a_slope_variance_is_the_constrained_maximum(dietox):
+    # the slope variance over σ² fixed, the rest by brute force: Nelder-Mead over the other
+    # two covariance parameters (in params' own layout, not θ), β and σ² profiled
+    from scipy import optimize
+
+    from bayesmm.deviance import deviance
+    from bayesmm.params import theta_from_params
+
+    model = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")
+    res = model.fit(method="reml")
+    got = res.profile_re(1, "re", num_low=1, dist_low=0.1, num_high=1, dist_high=0.1)
+    var = res.cov_re.iloc[1, 1]
+    # the centre row is the fit itself, re-optimised (L-BFGS-B on differences: 1e-6)
+    assert got[1, 0] == pytest.approx(var, rel=1e-6)
+    assert got[1, 1] == pytest.approx(res.llf, abs=1e-8)
+    start = res.params.to_numpy()[2:4]  # Var and Cov over σ²
+
+    def neg_llf(z, ratio):
+        try:
+            theta = theta_from_params(model.design, np.r_[z, ratio])
+        except np.linalg.LinAlgError:
+            return np.inf
+        return 0.5 * deviance(theta, model.stats, "reml")
+
+    for row, ratio in ((0, (var - 0.1) / res.scale), (2, (var + 0.1) / res.scale)):
+        best = optimize.minimize(neg_llf, start, (ratio,), method="Nelder-Mead",
+                                 options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
+        assert got[row, 1] == pytest.approx(-best.fun, abs=1e-7)
+
+
+def test_profile_re_names_its_arguments_when_they_are_wrong(dietox):
+    res = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig").fit(method="reml")
+    with pytest.raises(bmm.SpecificationError, match=r"dist_low: .*smaller dist_low"):
+        res.profile_re(0, "re", dist_low=1e3)
+    with pytest.raises(bmm.SpecificationError, match=r"re_ix: .*\['Pig Var'\]"):
+        res.profile_re("Group Var", "re")
+    with pytest.raises(bmm.SpecificationError, match="vtype: expected 're' or 'vc'"):
+        res.profile_re(0, "x")

@@ -1,4 +1,4 @@
-"""Profile-likelihood intervals (lme4's ``confint(method = "profile")``).
+"""Profile likelihoods: lme4's ``confint(method = "profile")`` and statsmodels' ``profile_re``.
 
 As lme4, the ML deviance is profiled whatever the fit's criterion was. For a parameter ψ::
 
@@ -26,12 +26,12 @@ from scipy import stats as sps
 from ..blocked import BlockedStats
 from ..covariance import theta_map
 from ..design import Design
-from ..deviance import Stats, ml_deviance_at_scale
-from ..params import block_of, cov_params, cov_values, psis_from_theta
+from ..deviance import Method, Stats, deviance, ml_deviance_at_scale, profile, scale_hat
+from ..params import CovParam, block_of, cov_params, cov_values, psis_from_theta
 from .blas import one_blas_thread
 from .optimize import fit_point, warm_minimum
 
-__all__ = ["fixed_effect_stats", "profile_intervals", "sdcor_to_theta"]
+__all__ = ["fixed_effect_stats", "profile_intervals", "profile_variance", "sdcor_to_theta"]
 
 
 def sdcor_to_theta(design: Design) -> Callable[[np.ndarray, float], np.ndarray]:
@@ -216,3 +216,59 @@ def _profile_intervals(stats: Stats, design: Design, target: float
                        _root(lambda v, w=w: zeta(w, v), value, step, target, hi_bound)])
     estimates = np.concatenate([ml.beta, opt])
     return names, estimates, np.array(limits)
+
+
+def profile_variance(stats: Stats, design: Design, theta_hat: np.ndarray, method: Method,
+                     param: CovParam, ratios: np.ndarray) -> np.ndarray:
+    """Compute statsmodels' ``profile_re``: the log-likelihood with one variance over σ² fixed.
+
+    At each value x of ``Ψ_jj / σ²`` (entry ``(j, j)`` of ``param``'s factor) every other θ
+    is re-optimised (β and σ² profiled out as in the fit's criterion). In the Cholesky
+    parameterisation ``Ψ_jj / σ² = Σ_{c ≤ j} T_jc²``, so ``T_jj`` follows from the row's
+    other entries; the points are visited outward from the estimate, each search starting at
+    its neighbour's optimum.
+
+    Returns
+    -------
+    ndarray, shape (len(ratios), 2)
+        The variance (x times the refit's σ̂²) and the log-likelihood, statsmodels' layout.
+    """
+    t = theta_map(design.factors[param.factor])
+    offset = int(np.cumsum([0] + [theta_map(f).n_theta for f in design.factors])[param.factor])
+    row = (t.rows == param.row) & (t.cols <= param.row)
+    diag = offset + int(t.index[row & (t.cols == param.row)][0])
+    others = offset + np.unique(t.index[row & (t.cols < param.row)])
+    free = np.setdiff1d(np.arange(theta_hat.size), [diag])
+    bounds = [(0.0, None) if stats.tmap.on_diagonal[i] else (None, None) for i in free]
+
+    def theta_at(z: np.ndarray, x: float) -> tuple[np.ndarray, float]:
+        """θ with row j's diagonal from the constraint, and how far z overshoots it.
+
+        Beyond the constraint (the row's other entries alone exceed x) they are shrunk
+        onto it, so the criterion stays finite and continuous for the search.
+        """
+        theta = theta_hat.copy()
+        theta[free] = z
+        excess = float(np.sum(theta[others] ** 2)) - x
+        if excess > 0:
+            theta[others] *= np.sqrt(x / (x + excess))
+        theta[diag] = np.sqrt(max(-excess, 0.0))
+        return theta, max(excess, 0.0)
+
+    def criterion_at(z: np.ndarray, x: float) -> float:
+        theta, excess = theta_at(z, x)
+        return deviance(theta, stats, method) + 1e6 * excess**2
+
+    out = np.empty((ratios.size, 2))
+    centre = int(np.argmin(np.abs(ratios - theta_hat[diag] ** 2 - np.sum(theta_hat[others] ** 2))))
+    for order in (range(centre, -1, -1), range(centre, ratios.size)):
+        z = theta_hat[free]
+        for i in order:
+            x = float(ratios[i])
+            if free.size:
+                z = optimize.minimize(criterion_at, z, (x,), method="L-BFGS-B", jac="3-point",
+                                      bounds=bounds, options={"ftol": 1e-15, "gtol": 1e-9}).x
+            theta, _ = theta_at(z, x)
+            prof = profile(theta, stats)
+            out[i] = x * scale_hat(prof, stats, method), -0.5 * deviance(theta, stats, method)
+    return out
