@@ -180,10 +180,12 @@ def test_factories_spell_out_the_constructors_signatures():
                    for p in inspect.signature(fn).parameters.values())
 
 
-@pytest.mark.parametrize("re_formula", [None, "~Time"])
-def test_model_loglike_equals_statsmodels_loglike_anywhere(data, re_formula):
-    # statsmodels' MixedLM.loglike(params, profile_fe=False), REML and ML, at the REML
-    # estimates and at a point moved off them (β, variances and the covariance)
+def _dietox_pair(data, re_formula):
+    """bayesmm's and statsmodels' dietox models, the REML fit, and a point moved off it.
+
+    The point moves β, the variances and the covariance; ``moved`` is in ``params``' layout
+    and ``point`` the same values as statsmodels' MixedLMParams.
+    """
     import warnings
 
     smf = pytest.importorskip("statsmodels.formula.api")
@@ -193,17 +195,25 @@ def test_model_loglike_equals_statsmodels_loglike_anywhere(data, re_formula):
     kw = {"groups": "Pig"} | ({"re_formula": re_formula} if re_formula else {})
     model = bmm.mixedlm("Weight ~ Time", frame, **kw)
     res = model.fit(method="reml")
-    assert model.loglike(res.params) == pytest.approx(res.llf, rel=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sm = smf.mixedlm("Weight ~ Time", frame, **kw)
-    sm.cov_pen = sm.fe_pen = None  # what statsmodels' fit sets before its loglike calls
+        fits = {reml: sm.fit(reml=reml) for reml in (True, False)}  # sets its penalties
     moved = res.params.to_numpy() * np.r_[1.02, 0.97, np.full(res.params.size - 2, 1.3)]
     q = 2 if re_formula else 1
     cov = np.zeros((q, q))
     cov[np.tril_indices(q)] = moved[2:]  # statsmodels' order: Var, Cov, Var (row by row)
     cov = cov + np.tril(cov, -1).T
     point = MixedLMParams.from_components(moved[:2], cov_re=cov)
+    return model, res, sm, fits, moved, point
+
+
+@pytest.mark.parametrize("re_formula", [None, "~Time"])
+def test_model_loglike_equals_statsmodels_loglike_anywhere(data, re_formula):
+    # statsmodels' MixedLM.loglike(params, profile_fe=False), REML and ML, at the REML
+    # estimates and at a point moved off them
+    model, res, sm, _, moved, point = _dietox_pair(data, re_formula)
+    assert model.loglike(res.params) == pytest.approx(res.llf, rel=1e-12)
     for reml in (True, False):
         sm.reml = reml
         assert model.loglike(moved, reml=reml) == pytest.approx(
@@ -218,26 +228,8 @@ def test_model_score_and_hessian_equal_statsmodels(data, re_formula):
     # parameterisation, REML and ML, at a point off the optimum, to 1e-7 of its scale; and
     # its hessian(params) at its own REML and ML estimates (off them it holds σ² at its
     # estimate instead of differentiating the profiled loglike), to 1e-5 of its largest entry
-    import warnings
-
-    smf = pytest.importorskip("statsmodels.formula.api")
-    from statsmodels.regression.mixed_linear_model import MixedLMParams
-
-    frame = data("dietox")
-    kw = {"groups": "Pig"} | ({"re_formula": re_formula} if re_formula else {})
-    model = bmm.mixedlm("Weight ~ Time", frame, **kw)
-    res = model.fit(method="reml")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sm = smf.mixedlm("Weight ~ Time", frame, **kw)
-        fits = {reml: sm.fit(reml=reml) for reml in (True, False)}
+    model, _, sm, fits, moved, point = _dietox_pair(data, re_formula)
     sm.use_sqrt = False
-    moved = res.params.to_numpy() * np.r_[1.02, 0.97, np.full(res.params.size - 2, 1.3)]
-    q = 2 if re_formula else 1
-    cov = np.zeros((q, q))
-    cov[np.tril_indices(q)] = moved[2:]
-    cov = cov + np.tril(cov, -1).T
-    point = MixedLMParams.from_components(moved[:2], cov_re=cov)
     for reml, fit in fits.items():
         sm.reml = reml
         expected = sm.score(point, profile_fe=False)
