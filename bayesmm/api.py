@@ -429,10 +429,19 @@ class MixedLM:
         return res
 
 
+_SM_OPTIMISERS = {"bfgs", "lbfgs", "cg", "nm", "powell", "newton", "ncg"}
+
+
 def _resolve_method(method: str | None, reml: bool | None) -> str:
     """Resolve the fit's method from ``method`` and statsmodels' ``reml`` switch."""
     if method is not None and method not in _METHODS:
-        raise SpecificationError(f"method: expected one of {_METHODS}; received {method!r}.")
+        names = [method] if isinstance(method, str) else list(method)
+        hint = (" statsmodels' fit(method=) names its optimiser; bayesmm's is fixed (L-BFGS-B "
+                "on the exact gradient, with a KKT check): pass reml=True or False, or "
+                "method='reml'/'ml', for statsmodels' fit.") if set(names) <= _SM_OPTIMISERS \
+            else ""
+        raise SpecificationError(
+            f"method: expected one of {_METHODS}; received {method!r}.{hint}")
     if reml is None:
         return method or "nuts"
     implied = "reml" if reml else "ml"

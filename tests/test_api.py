@@ -116,8 +116,13 @@ def test_fit_argument_errors():
         model.fit(draws=0)
     with pytest.raises(bmm.SpecificationError, match="chains: expected a positive integer"):
         model.fit(chains=-1)
-    with pytest.raises(bmm.SpecificationError, match="method: expected one of"):
+    with pytest.raises(bmm.SpecificationError, match="method: expected one of .*'bfgs'.* "
+                       "statsmodels' fit\\(method=\\) names its optimiser.*reml=True"):
         model.fit(method="bfgs")
+    with pytest.raises(bmm.SpecificationError, match="received \\['lbfgs', 'cg'\\]. stat"):
+        model.fit(method=["lbfgs", "cg"])  # statsmodels' default list
+    with pytest.raises(bmm.SpecificationError, match=r"received 'nut'\.$"):
+        model.fit(method="nut")
     with pytest.raises(bmm.SpecificationError, match="sampler: expected one of"):
         model.fit(sampler="stan")
     with pytest.raises(bmm.SpecificationError, match="priors: unknown parameter 'slope'"):
