@@ -205,7 +205,7 @@ class MixedLM:
         """The priors in use: data-scaled defaults with any overrides applied."""
         return resolve_priors(self.design, self._prior_overrides)
 
-    def _packed(self, params: pd.Series | np.ndarray, what: str
+    def _packed(self, params: pd.Series | np.ndarray, what: str, arg: str = "params"
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Split ``params`` (a point fit's layout) into β, the covariance values and their θ.
 
@@ -225,10 +225,23 @@ class MixedLM:
         expected = k_fe + len(cov_params(self.design))
         if values.shape != (expected,):
             raise SpecificationError(
-                f"params: expected {expected} values ({k_fe} fixed effects, then the "
+                f"{arg}: expected {expected} values ({k_fe} fixed effects, then the "
                 f"covariance parameters over the scale, as fit().params); received "
                 f"{values.size}.")
         return values[:k_fe], values[k_fe:], theta_from_params(self.design, values[k_fe:])
+
+    def _start_theta(self, start_params: pd.Series | np.ndarray) -> np.ndarray:
+        """θ of ``start_params`` (a point fit's ``params`` layout)."""
+        if self.design.family.name != "gaussian":
+            raise SpecificationError(
+                f"start_params: starts are taken by Gaussian REML/ML/MAP fits; this model's "
+                f"family is {self.design.family.name!r}. Drop start_params.")
+        try:
+            return self._packed(start_params, "start_params", "start_params")[2]
+        except np.linalg.LinAlgError as err:
+            raise SpecificationError(
+                "start_params: a covariance block is not positive semidefinite; start from "
+                "a valid covariance, e.g. a previous fit's params.") from err
 
     def loglike(self, params: pd.Series | np.ndarray, reml: bool = True) -> float:
         """Return statsmodels' ``loglike(params, profile_fe=False)``: REML or ML, σ² out.
@@ -363,6 +376,7 @@ class MixedLM:
         reml: bool | None = None,
         target_accept: float | None = None,
         log_likelihood: bool | None = None,
+        start_params: pd.Series | np.ndarray | None = None,
     ) -> MixedLMResults | MixedLMPointResults:
         """Fit by NUTS (default) or by REML / ML / penalised MAP.
 
@@ -398,6 +412,11 @@ class MixedLM:
             Store the pointwise log-likelihood (chains × draws × rows values) for LOO. By
             default only when it holds at most 25 million values; ``loo()`` computes it on
             demand otherwise.
+        start_params : Series or array_like, optional
+            Where a Gaussian REML/ML/MAP search starts (statsmodels' ``start_params``), in
+            :attr:`~MixedLMPointResults.params`' layout; the fixed effects are profiled out,
+            so only the covariance values are used. An extra start: the search still
+            verifies its optimum, and a single variance is searched globally.
 
         Returns
         -------
@@ -405,8 +424,13 @@ class MixedLM:
         """
         method = _resolve_method(method, reml)
         if method != "nuts":
+            start = None if start_params is None else self._start_theta(start_params)
             return MixedLMPointResults(self.spec, self.design, self.stats,
-                                       point_fit(self.design, self.stats, method))
+                                       point_fit(self.design, self.stats, method, start))
+        if start_params is not None:
+            raise SpecificationError(
+                "start_params: taken by point fits (method='reml', 'ml' or 'map'); NUTS "
+                "starts from the posterior mode or jittered points. Drop start_params.")
         point = self._comparison_fit() if comparison else None
         if target_accept is None:
             target_accept = self._default_target_accept(point)

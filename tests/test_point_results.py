@@ -204,3 +204,35 @@ def test_profile_re_names_its_arguments_when_they_are_wrong(dietox):
         res.profile_re("Group Var", "re")
     with pytest.raises(bmm.SpecificationError, match="vtype: expected 're' or 'vc'"):
         res.profile_re(0, "x")
+
+
+@pytest.mark.parametrize(("name", "formula", "kw"), [
+    ("sleepstudy", "Reaction ~ Days", {"groups": "Subject", "re_formula": "~Days"}),
+    ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", {}),
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject) + (1 | day)", {}),
+])
+def test_start_params_reach_the_same_optimum(data, name, formula, kw):
+    # a start away from the optimum (variances × 3, the covariance × 0.5), the multi-start
+    # (one factor) and the blocked (several; scalar and vector terms) searches: the same
+    # REML optimum
+    frame = data(name)
+    if name == "sleepstudy":
+        frame = frame.assign(day=frame["Days"].astype(str))
+    model = bmm.mixedlm(formula, frame, **kw)
+    res = model.fit(method="reml")
+    moved = res.params.copy()
+    cov = moved.index[res.k_fe:]
+    moved[cov] = [v * (3.0 if n.endswith("Var") else 0.5) for n, v in moved[cov].items()]
+    again = model.fit(method="reml", start_params=moved)
+    assert again.llf == pytest.approx(res.llf, abs=1e-8)
+    np.testing.assert_allclose(again.params, res.params, rtol=1e-4, atol=1e-8)
+
+
+def test_start_params_errors_name_the_argument(dietox):
+    model = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")
+    with pytest.raises(bmm.SpecificationError, match="start_params: expected 5 values"):
+        model.fit(method="reml", start_params=[1.0, 2.0])
+    with pytest.raises(bmm.SpecificationError, match="start_params: a covariance block is not"):
+        model.fit(method="reml", start_params=[15.0, 7.0, 1.0, 5.0, 1.0])  # |cov| > sds
+    with pytest.raises(bmm.SpecificationError, match="start_params: taken by point fits"):
+        model.fit(start_params=[15.0, 7.0, 5.0, 0.1, 0.1])

@@ -291,7 +291,8 @@ def _fe_covariance(prof: Profile, scale: float) -> np.ndarray:
     return scale * np.linalg.inv(prof.A)
 
 
-def fit_point(stats: Stats, method: Method = "reml") -> PointFit:
+def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = None
+              ) -> PointFit:
     """Optimise the profiled criterion and verify the optimum.
 
     Parameters
@@ -300,6 +301,9 @@ def fit_point(stats: Stats, method: Method = "reml") -> PointFit:
         Sufficient statistics.
     method : {"reml", "ml", "map"}
         Criterion.
+    start : ndarray, optional
+        A θ to start from (statsmodels' ``start_params``): the blocked search's start, and
+        one more start for the multi-start search; one θ is searched globally regardless.
 
     Returns
     -------
@@ -334,12 +338,14 @@ def fit_point(stats: Stats, method: Method = "reml") -> PointFit:
         (theta,), values = _scalar_search(fun, lower)
         values = np.append(values, fun(theta))
     elif last is not None:
-        start = moment_theta(stats) if scalar_terms(stats) else tmap.initial()  # type: ignore[arg-type]
+        if start is None:
+            start = moment_theta(stats) if scalar_terms(stats) else tmap.initial()  # type: ignore[arg-type]
         theta = _minimise_exact(last, fun, start, bounds, tmap.on_diagonal)
         values = np.array([fun(theta)])
     else:
         search = _minimise_quadratic_models if blocked else _minimise
-        candidates = [search(fun, x0, bounds) for x0 in _starts(stats)]
+        starts = _starts(stats) + ([] if start is None else [start])
+        candidates = [search(fun, x0, bounds) for x0 in starts]
         values = np.array([fun(c) for c in candidates])
         theta = candidates[int(np.argmin(values))]
     theta = np.where(tmap.on_diagonal, np.maximum(theta, lower), theta)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..design import Design
 from ..errors import SpecificationError
 from ..suffstats import SuffStats
@@ -22,13 +24,14 @@ def default_point_method(design: Design) -> str:
     return point_methods(design)[0]
 
 
-def point_fit(design: Design, stats: SuffStats | None, method: str) -> PointFit:
-    """Fit ``design`` by ``method``.
+def point_fit(design: Design, stats: SuffStats | None, method: str,
+              start: np.ndarray | None = None) -> PointFit:
+    """Fit ``design`` by ``method``, optionally with one more start ``start`` (θ).
 
     Raises
     ------
     SpecificationError
-        For REML on a non-Gaussian family.
+        For REML on a non-Gaussian family (whose fits take no start).
     """
     allowed = point_methods(design)
     if method not in allowed:
@@ -39,5 +42,5 @@ def point_fit(design: Design, stats: SuffStats | None, method: str) -> PointFit:
     with one_blas_thread():  # see bayesmm.infer.blas
         if design.family.name == "gaussian":
             assert stats is not None
-            return fit_point(stats, method)  # type: ignore[arg-type]
+            return fit_point(stats, method, start)  # type: ignore[arg-type]
         return fit_laplace(design, method)
