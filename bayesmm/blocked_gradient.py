@@ -28,8 +28,9 @@ from scipy.linalg import lapack
 from .blocked import BlockedFactor, BlockedProfile, BlockedStats, lower_solve, upper_solve
 from .gram_pattern import GramPattern, gram_values
 
-__all__ = ["blocked_gradient_parts", "exact_gradient_applies", "gradient_parts", "scalar_terms",
-           "vector_gradient_applies", "vector_gradient_parts"]
+__all__ = ["blocked_gradient_parts", "exact_gradient_applies", "gradient_parts", "scalar_lambda",
+           "scalar_terms", "times_ZtZ", "vector_gradient_applies", "vector_gradient_parts",
+           "whitened_cross"]
 
 _TINY = 1e-8  # below this θ_k, ∂log|M|/∂θ_k is taken as its value at 0 (exactly 0)
 
@@ -69,6 +70,33 @@ def _trace_WDW(S_low: np.ndarray, fac: BlockedFactor, c: np.ndarray, theta1: flo
     return float(np.sum(np.where(gram.diagonal, 1.0, 2.0) * h * S_low[gram.rows, gram.cols]))
 
 
+def scalar_lambda(prof: BlockedProfile, stats: BlockedStats) -> np.ndarray:
+    """Return the diagonal of Λ (scalar terms) in the elimination order, shape (m,)."""
+    return np.repeat([t[0, 0] for t in prof.factor.T], stats.levels)
+
+
+def times_ZtZ(stats: BlockedStats, V: np.ndarray) -> np.ndarray:
+    """``ZᵀZ V`` for scalar terms from the blocks (elimination order), V of shape (m, k)."""
+    m1 = stats.D1.shape[0]
+    top = stats.D1[:, 0, 0][:, None] * V[:m1] + stats.ZrZ1.T @ V[m1:]  # (m_1, k)
+    return np.concatenate([top, stats.ZrZ1 @ V[:m1] + stats.ZrZr @ V[m1:]])
+
+
+def whitened_cross(prof: BlockedProfile, stats: BlockedStats
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``F = ZᵀV⁻¹[X | y]`` (m, p+1) and ``w = ZᵀV⁻¹(y − Xβ)`` (m,), scalar terms.
+
+    ``V = I + ZΛΛᵀZᵀ`` (σ² = 1): every column of ``Zᵀ[X | y]`` less ``ZᵀZΛM⁻¹ΛᵀZᵀ[X | y]``;
+    β is the profile's (:func:`bayesmm.deviance.profiled_loglike_gradient` passes others).
+    """
+    U1, Ur = upper_solve(prof.factor, prof.s1, prof.sr)  # M⁻¹ΛᵀZᵀ[X | y]
+    B = scalar_lambda(prof, stats)[:, None] * np.concatenate([U1, Ur])  # (m, p+1)
+    ZXy = np.concatenate([np.column_stack([stats.Z1X[:, 0, :], stats.Z1y[:, 0]]),
+                          np.column_stack([stats.ZrX, stats.Zry])])  # (m, p+1)
+    F = ZXy - times_ZtZ(stats, B)
+    return F, F @ np.r_[-prof.beta, 1.0]
+
+
 def blocked_gradient_parts(prof: BlockedProfile, stats: BlockedStats
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """∂log|M|, ∂log|A| and ∂r² in θ (the design's factor order), scalar terms only.
@@ -89,15 +117,7 @@ def blocked_gradient_parts(prof: BlockedProfile, stats: BlockedStats
     p = stats.p
     lr = np.repeat(theta[1:], stats.levels[1:])  # (m_r,)  diagonal of Λ_r
     c = 1.0 / fac.C1[:, 0, 0]  # (m_1,)  diagonal of C₁⁻¹
-    K = stats.ZrZ1  # (m_r, m_1)
-    U1, Ur = upper_solve(fac, prof.s1, prof.sr)  # (m_1, p+1), (m_r, p+1)  M⁻¹ΛᵀZᵀ[X | y]
-    B1, Br = theta[0] * U1, lr[:, None] * Ur  # Λ M⁻¹ΛᵀZᵀ[X | y]
-    d1 = stats.D1[:, 0, 0]  # (m_1,)
-    F1 = np.column_stack([stats.Z1X[:, 0, :], stats.Z1y[:, 0]]) - d1[:, None] * B1 \
-        - K.T @ Br  # (m_1, p+1)  Z₁ᵀV⁻¹[X | y]
-    Fr = np.column_stack([stats.ZrX, stats.Zry]) - K @ B1 - stats.ZrZr @ Br  # (m_r, p+1)
-    F = np.concatenate([F1, Fr])  # (m, p+1)
-    w = F @ np.r_[-prof.beta, 1.0]  # (m,)  ZᵀV⁻¹(y − Xβ̂)
+    F, w = whitened_cross(prof, stats)
     FX = F[:, :p]  # (m, p)
     a = np.einsum("ip,ip->i", sla.solve(prof.A, FX.T, assume_a="pos").T, FX)  # (m,)
     S_low = _inverse_lower(fac.Cs)  # (m_r, m_r)   lower triangle of S⁻¹

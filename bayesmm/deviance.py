@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from .blocked import BlockedProfile, BlockedStats, blocked_effects, blocked_profile
+from .blocked_ai import ai_hessian
 from .blocked_gradient import exact_gradient_applies, gradient_parts
 from .covariance import lambda_from_theta
 from .suffstats import SuffStats
@@ -38,6 +39,7 @@ __all__ = [
     "criterion",
     "deviance",
     "deviance_and_gradient",
+    "deviance_gradient_ai",
     "deviance_gradient",
     "ml_deviance_at_scale",
     "ml_loglike",
@@ -379,19 +381,45 @@ def deviance_and_gradient(theta: np.ndarray, stats: BlockedStats, method: Method
     tuple of (float, ndarray)
         ``(inf, nan)`` where the criterion is undefined.
     """
+    value, grad, _ = _blocked_evaluation(theta, stats, method, hessian=False)
+    return value, grad
+
+
+def deviance_gradient_ai(theta: np.ndarray, stats: BlockedStats, method: Method = "reml"
+                         ) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`deviance_and_gradient` and the average-information Hessian (scalar terms).
+
+    See :mod:`bayesmm.blocked_ai`; the MAP penalty's Hessian ``2/θ_k²`` is exact.
+
+    Returns
+    -------
+    tuple of (float, ndarray, ndarray)
+        ``(inf, nan, nan)`` where the criterion is undefined.
+    """
+    return _blocked_evaluation(theta, stats, method, hessian=True)
+
+
+def _blocked_evaluation(theta: np.ndarray, stats: BlockedStats, method: Method,
+                        hessian: bool) -> tuple[float, np.ndarray, np.ndarray]:
+    """Criterion, exact gradient and (``hessian``) the AI Hessian from one factorisation."""
     theta = np.asarray(theta, dtype=float)
+    n = theta.size
     try:
         prof = blocked_profile(theta, stats)
         g_logM, g_logA, g_r2 = gradient_parts(prof, stats)
     except np.linalg.LinAlgError:
-        return np.inf, np.full(theta.shape, np.nan)
-    grad = g_logM + (profiled_df(stats, method) / prof.r2) * g_r2
+        return np.inf, np.full(n, np.nan), np.full((n, n), np.nan)
+    df = profiled_df(stats, method)
+    grad = g_logM + (df / prof.r2) * g_r2
     if method != "ml":
         grad += g_logA
+    H = ai_hessian(prof, stats, df, g_r2, grad) if hessian \
+        else np.zeros((n, n))
     if method == "map":  # −2 Σ log θ_k over the diagonal
         diag = stats.tmap.on_diagonal
         grad[diag] -= 2.0 / theta[diag]
-    return criterion(prof, theta, stats, method), grad
+        H[np.flatnonzero(diag), np.flatnonzero(diag)] += 2.0 / theta[diag] ** 2
+    return criterion(prof, theta, stats, method), grad, H
 
 
 def _central_gradient(theta: np.ndarray, stats: Stats, method: Method) -> np.ndarray:

@@ -19,6 +19,7 @@ from ..deviance import (
     deviance,
     deviance_and_gradient,
     deviance_gradient,
+    deviance_gradient_ai,
     profile,
     random_effect_means,
     scale_hat,
@@ -81,30 +82,77 @@ class PointFit:
 
 
 class _LastEvaluation:
-    """The criterion and gradient as a function of θ, remembering the last evaluation.
+    """The criterion, gradient and (AI) Hessian as a function of θ, remembering the last one.
 
     The checks after a search (the value, the KKT gradient) are at the search's last point;
     on the blocked factorisation each evaluation is a Cholesky factor and an inverse of the
     smaller factors' block.
     """
 
-    def __init__(self, fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> None:
-        self._fun_grad = fun_grad
+    def __init__(self, evaluate: Callable[[np.ndarray],
+                                          tuple[float, np.ndarray, np.ndarray | None]]) -> None:
+        self._evaluate = evaluate
         self._key: bytes | None = None
-        self._value: tuple[float, np.ndarray] = (np.nan, np.zeros(0))
+        self._value: tuple[float, np.ndarray, np.ndarray | None] = (np.nan, np.zeros(0), None)
+
+    def _at(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
+        key = np.asarray(theta, dtype=float).tobytes()
+        if key != self._key:
+            self._value = self._evaluate(theta)
+            self._key = key
+        return self._value
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Criterion and gradient at ``theta``."""
-        key = np.asarray(theta, dtype=float).tobytes()
-        if key != self._key:
-            self._value = self._fun_grad(theta)
-            self._key = key
-        return self._value[0], self._value[1].copy()
+        value, grad, _ = self._at(theta)
+        return value, grad.copy()
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray | None:
+        """Return the AI Hessian at ``theta`` (None where the evaluation has none)."""
+        return self._at(theta)[2]
 
     def value_at(self, theta: np.ndarray) -> float | None:
         """Return the criterion at ``theta`` if it was the last point evaluated, else None."""
         key = np.asarray(theta, dtype=float).tobytes()
         return self._value[0] if key == self._key else None
+
+
+def _newton_ai(last: _LastEvaluation, x0: np.ndarray, on_diagonal: np.ndarray,
+               lower: float) -> np.ndarray | None:
+    """Newton steps on the average-information Hessian (:mod:`bayesmm.blocked_ai`).
+
+    ASReml's iteration, on the profiled criterion: from the moment start it reaches the
+    optimum in 5-7 evaluations where L-BFGS-B took 11-12 (each a Cholesky factor and an
+    inverse of the Schur complement). A step is halved until the criterion decreases
+    (Armijo); diagonal θ are held at their bound when the gradient pushes them out. None
+    when a step fails (a Hessian that is not positive definite, no decrease), for the caller
+    to fall back on L-BFGS-B.
+    """
+    x = x0.copy()
+    for _ in range(40):
+        value, grad = last(x)
+        H = last.hessian(x)
+        held = on_diagonal & (x <= lower) & (grad > 0)
+        if not np.all(np.isfinite(grad)) or H is None:
+            return None
+        if np.abs(np.where(held, 0.0, grad)).max() < _POLISH_TOL:
+            return x
+        free = np.flatnonzero(~held)
+        try:
+            chol = np.linalg.cholesky(H[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            return None
+        step = np.zeros_like(x)
+        step[free] = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad[free]))
+        for alpha in 0.5 ** np.arange(8):
+            trial = x + alpha * step
+            trial = np.where(on_diagonal, np.maximum(trial, lower), trial)
+            if last(trial)[0] <= value + 1e-4 * float(grad @ (trial - x)):
+                x = trial
+                break
+        else:
+            return x if np.abs(np.where(held, 0.0, grad)).max() < _GRAD_TOL else None
+    return None
 
 
 def _starts(stats: Stats) -> list[np.ndarray]:
@@ -171,26 +219,31 @@ def _minimise_quadratic_models(fun: Objective, x0: np.ndarray, bounds: list) -> 
     return res.x
 
 
-def _minimise_exact(fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
-                    fun: Objective, x0: np.ndarray, bounds: list,
-                    on_diagonal: np.ndarray) -> np.ndarray:
-    """L-BFGS-B on the exact gradient (blocked statistics, scalar terms), then a probe.
+def _minimise_exact(fun_grad: _LastEvaluation, fun: Objective, x0: np.ndarray,
+                    bounds: list, on_diagonal: np.ndarray, lower: float) -> np.ndarray:
+    """Newton on the AI Hessian, else L-BFGS-B on the exact gradient (blocked), then a probe.
 
     The criterion is even in each scalar θ_k, so its derivative is exactly 0 at the bound:
     a run that lands there may sit on a saddle. Each θ_k at 0 is probed at 0.05, 0.2 and
     1; a lower value restarts the run from there (at most once per θ).
     """
     opts = {"maxiter": 500, "ftol": 1e-12, "gtol": 1e-4}
-    x = optimize.minimize(fun_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                          options=opts).x
+
+    def search(start: np.ndarray) -> np.ndarray:
+        found = _newton_ai(fun_grad, start, on_diagonal, lower)
+        if found is not None:
+            return found
+        return optimize.minimize(fun_grad, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                                 options=opts).x
+
+    x = search(x0)
     for k in np.flatnonzero(on_diagonal & (x < SINGULAR_TOL)):
         f0 = fun(x)
         for step in (0.05, 0.2, 1.0):
             trial = x.copy()
             trial[k] = step
             if fun(trial) < f0:
-                x = optimize.minimize(fun_grad, trial, jac=True, method="L-BFGS-B",
-                                      bounds=bounds, options=opts).x
+                x = search(trial)
                 break
     return x
 
@@ -317,7 +370,11 @@ def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = 
 
     exact = blocked and exact_gradient_applies(stats)
     # the search's last evaluation serves the checks after it at the same θ
-    last = _LastEvaluation(lambda t: deviance_and_gradient(t, stats, method)) if exact else None
+    last = None
+    if exact and scalar_terms(stats):  # type: ignore[arg-type]
+        last = _LastEvaluation(lambda t: deviance_gradient_ai(t, stats, method))  # type: ignore[arg-type]
+    elif exact:
+        last = _LastEvaluation(lambda t: (*deviance_and_gradient(t, stats, method), None))  # type: ignore[arg-type]
 
     def fun(theta: np.ndarray) -> float:
         known = last.value_at(theta) if last is not None else None
@@ -340,7 +397,7 @@ def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = 
     elif last is not None:
         if start is None:
             start = moment_theta(stats) if scalar_terms(stats) else tmap.initial()  # type: ignore[arg-type]
-        theta = _minimise_exact(last, fun, start, bounds, tmap.on_diagonal)
+        theta = _minimise_exact(last, fun, start, bounds, tmap.on_diagonal, lower)
         values = np.array([fun(theta)])
     else:
         search = _minimise_quadratic_models if blocked else _minimise
