@@ -118,30 +118,36 @@ class _LastEvaluation:
 
 
 def _newton_ai(last: _LastEvaluation, x0: np.ndarray, on_diagonal: np.ndarray,
-               lower: float) -> np.ndarray | None:
+               lower: float) -> tuple[np.ndarray, bool]:
     """Newton steps on the average-information Hessian (:mod:`bayesmm.blocked_ai`).
 
     ASReml's iteration, on the profiled criterion: from the moment start it reaches the
     optimum in 5-7 evaluations where L-BFGS-B took 11-12 (each a Cholesky factor and an
     inverse of the Schur complement). A step is halved until the criterion decreases
-    (Armijo); diagonal θ are held at their bound when the gradient pushes them out. None
-    when a step fails (a Hessian that is not positive definite, no decrease), for the caller
-    to fall back on L-BFGS-B.
+    (Armijo); diagonal θ are held at their bound when the gradient pushes them out.
+
+    Returns
+    -------
+    tuple of (ndarray, bool)
+        Where the steps ended, and whether that is an optimum; not when a step failed (no
+        Hessian, one that is not positive definite, no decrease) and the caller should go
+        on from there with L-BFGS-B.
     """
     x = x0.copy()
     for _ in range(40):
         value, grad = last(x)
         H = last.hessian(x)
-        held = on_diagonal & (x <= lower) & (grad > 0)
         if not np.all(np.isfinite(grad)) or H is None:
-            return None
-        if np.abs(np.where(held, 0.0, grad)).max() < _POLISH_TOL:
-            return x
+            return x, False
+        held = on_diagonal & (x <= lower) & (grad > 0)
+        largest = np.abs(np.where(held, 0.0, grad)).max()
+        if largest < _POLISH_TOL:
+            return x, True
         free = np.flatnonzero(~held)
         try:
             chol = np.linalg.cholesky(H[np.ix_(free, free)])
         except np.linalg.LinAlgError:
-            return None
+            return x, False
         step = np.zeros_like(x)
         step[free] = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad[free]))
         for alpha in 0.5 ** np.arange(8):
@@ -151,8 +157,8 @@ def _newton_ai(last: _LastEvaluation, x0: np.ndarray, on_diagonal: np.ndarray,
                 x = trial
                 break
         else:
-            return x if np.abs(np.where(held, 0.0, grad)).max() < _GRAD_TOL else None
-    return None
+            return x, largest < _GRAD_TOL
+    return x, False
 
 
 def _starts(stats: Stats) -> list[np.ndarray]:
@@ -230,11 +236,11 @@ def _minimise_exact(fun_grad: _LastEvaluation, fun: Objective, x0: np.ndarray,
     opts = {"maxiter": 500, "ftol": 1e-12, "gtol": 1e-4}
 
     def search(start: np.ndarray) -> np.ndarray:
-        found = _newton_ai(fun_grad, start, on_diagonal, lower)
-        if found is not None:
-            return found
-        return optimize.minimize(fun_grad, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                                 options=opts).x
+        reached, optimal = _newton_ai(fun_grad, start, on_diagonal, lower)
+        if optimal:
+            return reached
+        return optimize.minimize(fun_grad, reached, jac=True, method="L-BFGS-B",
+                                 bounds=bounds, options=opts).x
 
     x = search(x0)
     for k in np.flatnonzero(on_diagonal & (x < SINGULAR_TOL)):
