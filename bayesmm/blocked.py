@@ -30,7 +30,7 @@ from .covariance import ThetaMap, joint_theta_map, lambda_from_theta, theta_map
 from .design import Design, FactorDesign
 from .gram_pattern import GramPattern, gram_pattern, gram_values
 
-__all__ = ["BlockedFactor", "BlockedProfile", "BlockedStats", "add_blocked_stats",
+__all__ = ["BlockedFactor", "BlockedProfile", "BlockedStats", "add_blocked_stats", "all_scalar",
            "blocked_effects", "blocked_factor",
            "blocked_profile", "blocked_stats", "elimination_order", "factor_z", "lower_solve",
            "relative_factors", "upper_solve"]
@@ -97,9 +97,14 @@ class BlockedStats:
 
         None for vector terms, and for a crossing so dense that a sparse product is cheaper.
         """
-        if not all(t.n_theta == 1 and t.rows.size == 1 for t in self.templates):
+        if not all_scalar(self.templates):
             return None
         return gram_pattern(self.ZrZ1, max_terms=_MAX_GRAM_TERMS)
+
+
+def all_scalar(templates: tuple[ThetaMap, ...]) -> bool:
+    """Whether every factor's term is scalar: one θ on a 1×1 block (``(1 | g)``)."""
+    return all(t.n_theta == 1 and t.rows.size == 1 for t in templates)
 
 
 def factor_z(f: FactorDesign, n: int) -> sp.csr_matrix:

@@ -25,7 +25,14 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from .blocked import BlockedFactor, BlockedProfile, BlockedStats, lower_solve, upper_solve
+from .blocked import (
+    BlockedFactor,
+    BlockedProfile,
+    BlockedStats,
+    all_scalar,
+    lower_solve,
+    upper_solve,
+)
 from .gram_pattern import GramPattern, gram_values
 
 __all__ = ["blocked_gradient_parts", "exact_gradient_applies", "gradient_parts", "scalar_lambda",
@@ -37,7 +44,7 @@ _TINY = 1e-8  # below this θ_k, ∂log|M|/∂θ_k is taken as its value at 0 (e
 
 def scalar_terms(stats: BlockedStats) -> bool:
     """Whether every factor has one scalar term (one θ per factor)."""
-    return all(t.n_theta == 1 and t.rows.size == 1 for t in stats.templates)
+    return all_scalar(stats.templates)
 
 
 def _inverse_lower(Cs: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .blocked import BlockedFactor, blocked_factor, elimination_order
+from .blocked import BlockedFactor, all_scalar, blocked_factor, elimination_order
 from .covariance import ThetaMap, lambda_from_theta
 from .design import Design, FactorDesign
 
@@ -76,7 +76,7 @@ class WeightedCross:
     @property
     def dense_k(self) -> bool:
         """Whether ``Z_rᵀWZ_1`` is small enough to handle dense (scalar terms only)."""
-        scalar = all(t.n_theta == 1 and t.rows.size == 1 for t in self.templates)
+        scalar = all_scalar(self.templates)
         size = self.mr * self.m1
         return scalar and size <= _DENSE_MAX and self.k_indices.size >= _DENSE_FILL * size
 

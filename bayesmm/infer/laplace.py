@@ -21,7 +21,7 @@ import scipy.linalg as sla
 from scipy import optimize, sparse
 from scipy.linalg import lapack
 
-from ..blocked import BlockedFactor, lower_solve, upper_solve
+from ..blocked import BlockedFactor, all_scalar, lower_solve, upper_solve
 from ..covariance import ThetaMap, joint_theta_map
 from ..design import Design
 from ..errors import FitError, SeparationError
@@ -131,7 +131,7 @@ _DENSE_LA_MAX = 20_000_000  # scalar terms: H⁻¹_r1 dense up to this many entr
 
 def _scalar_terms(prob: _Problem) -> bool:
     """Whether every factor is one scalar term (one θ per factor)."""
-    return all(t.n_theta == 1 and t.rows.size == 1 for t in prob.cross.templates)
+    return all_scalar(prob.cross.templates)
 
 
 def _exact_gradient_available(prob: _Problem) -> bool:
