@@ -272,7 +272,7 @@ class MixedLM:
         statsmodels' ``score(params, profile_fe=False)`` with ``use_sqrt = False``: every
         parameter as :meth:`loglike` takes it. Exact in β and θ (the profiled criterion's
         gradient, taken at the given β); θ's dependence on the covariance values (a
-        Cholesky factor) by central differences, which are exact to ~1e-10 there.
+        Cholesky factor) by Richardson-extrapolated central differences, to ~1e-10.
 
         Returns
         -------
@@ -460,8 +460,8 @@ def _resolve_method(method: str | None, reml: bool | None) -> str:
     """Resolve the fit's method from ``method`` and statsmodels' ``reml`` switch."""
     if method is not None and method not in _METHODS:
         names = [method] if isinstance(method, str) else list(method)
-        hint = (" statsmodels' fit(method=) names its optimiser; bayesmm's is fixed (L-BFGS-B "
-                "on the exact gradient, with a KKT check): pass reml=True or False, or "
+        hint = (" statsmodels' fit(method=) names its optimiser; bayesmm chooses its own and "
+                "verifies the optimum (KKT check): pass reml=True or False, or "
                 "method='reml'/'ml', for statsmodels' fit.") if set(names) <= _SM_OPTIMISERS \
             else ""
         raise SpecificationError(
