@@ -98,10 +98,15 @@ def whitened_cross(prof: BlockedProfile, stats: BlockedStats
     """
     U1, Ur = upper_solve(prof.factor, prof.s1, prof.sr)  # M⁻¹ΛᵀZᵀ[X | y]
     B = scalar_lambda(prof, stats)[:, None] * np.concatenate([U1, Ur])  # (m, p+1)
-    ZXy = np.concatenate([np.column_stack([stats.Z1X[:, 0, :], stats.Z1y[:, 0]]),
-                          np.column_stack([stats.ZrX, stats.Zry])])  # (m, p+1)
-    F = ZXy - times_ZtZ(stats, B)
+    F = _z_xy(stats) - times_ZtZ(stats, B)
     return F, F @ np.r_[-prof.beta, 1.0]
+
+
+def _z_xy(stats: BlockedStats) -> np.ndarray:
+    """``Zᵀ[X | y]`` in the elimination order, shape (m, p+1)."""
+    first = np.concatenate([stats.Z1X, stats.Z1y[..., None]], axis=2)  # (G1, q1, p+1)
+    return np.concatenate([first.reshape(-1, stats.p + 1),
+                           np.column_stack([stats.ZrX, stats.Zry])])
 
 
 def blocked_gradient_parts(prof: BlockedProfile, stats: BlockedStats
@@ -206,9 +211,7 @@ def vector_gradient_parts(prof: BlockedProfile, stats: BlockedStats
     Y1, Yr = lower_solve(fac, B[:m1], B[m1:])
     Y = np.concatenate([Y1, Yr])  # (m, m)   L⁻¹ΛᵀZᵀZ
     U1, Ur = upper_solve(fac, prof.s1, prof.sr)  # M⁻¹ΛᵀZᵀ[X | y]
-    ZXy = np.concatenate([np.concatenate([stats.Z1X, stats.Z1y[..., None]], axis=2)
-                          .reshape(m1, -1), np.column_stack([stats.ZrX, stats.Zry])])
-    F = ZXy - K @ (lam @ np.concatenate([U1, Ur]))  # (m, p+1)   ZᵀV⁻¹[X | y]
+    F = _z_xy(stats) - K @ (lam @ np.concatenate([U1, Ur]))  # (m, p+1)   ZᵀV⁻¹[X | y]
     p = stats.p
     w = F @ np.r_[-prof.beta, 1.0]  # (m,)
     FX = F[:, :p]  # (m, p)

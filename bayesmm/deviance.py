@@ -30,7 +30,7 @@ import numpy as np
 from .blocked import BlockedProfile, BlockedStats, blocked_effects, blocked_profile
 from .blocked_ai import ai_hessian
 from .blocked_gradient import exact_gradient_applies, gradient_parts
-from .covariance import lambda_from_theta
+from .covariance import ThetaMap, lambda_from_theta
 from .suffstats import SuffStats
 
 __all__ = [
@@ -248,22 +248,25 @@ def profiled_loglike_gradient(beta: np.ndarray, theta: np.ndarray, stats: Stats,
     NotImplementedError
         For several factors beyond the exact blocked gradient's size.
     """
-    beta, theta = np.asarray(beta, dtype=float), np.asarray(theta, dtype=float)
-    prof = profile(theta, stats)
-    d = beta - prof.beta  # (p,)
-    prss = prof.r2 + float(d @ prof.A @ d)
+    beta = np.asarray(beta, dtype=float)
+    found = _at_beta(beta, theta, stats)
+    if found is None:
+        raise np.linalg.LinAlgError("M(θ) is not positive definite")
+    prof, prss = found
     at_beta = replace(prof, beta=beta)
     if isinstance(stats, BlockedStats):
         g_logM, g_logA, g_prss = gradient_parts(at_beta, stats)  # type: ignore[arg-type]
     else:
-        tmap = stats.tmap
         G_logM, G_prss, G_logA = _lambda_gradient_parts(at_beta, stats, True)  # type: ignore[arg-type]
-        g_logM, g_prss, g_logA = (
-            np.bincount(tmap.index, weights=G[tmap.rows, tmap.cols], minlength=tmap.n_theta)
-            for G in (G_logM, G_prss, G_logA))
+        g_logM, g_prss, g_logA = (_in_theta(G, stats.tmap) for G in (G_logM, G_prss, G_logA))
     df = residual_df(stats, method)
     g_theta = g_logM + (df / prss) * g_prss + (g_logA if method == "reml" else 0.0)
-    return -df * (prof.A @ d) / prss, -0.5 * g_theta
+    return -df * (prof.A @ (beta - prof.beta)) / prss, -0.5 * g_theta
+
+
+def _in_theta(G: np.ndarray, tmap: ThetaMap) -> np.ndarray:
+    """Collect a gradient in Λ's entries (m, m) onto θ (each θ's entries summed)."""
+    return np.bincount(tmap.index, weights=G[tmap.rows, tmap.cols], minlength=tmap.n_theta)
 
 
 def _lambda_gradient_parts(prof: Profile, stats: SuffStats, with_A: bool
@@ -316,10 +319,7 @@ def ml_deviance_at_scale(theta: np.ndarray, stats: Stats, scale: float
             grad = g_logM + g_r2 / scale
         else:
             G_logM, G_r2, _ = _lambda_gradient_parts(prof, stats, False)  # type: ignore[arg-type]
-            G = G_logM + G_r2 / scale  # (m, m)
-            tmap = stats.tmap
-            grad = np.bincount(tmap.index, weights=G[tmap.rows, tmap.cols],
-                               minlength=tmap.n_theta)
+            grad = _in_theta(G_logM + G_r2 / scale, stats.tmap)
     except np.linalg.LinAlgError:
         return np.inf, np.full(theta.shape, np.nan), np.nan
     except NotImplementedError:
@@ -358,7 +358,7 @@ def deviance_gradient(theta: np.ndarray, stats: Stats, method: Method = "reml"
         G = _lambda_gradient(prof, stats, method)  # (m, m)
     except np.linalg.LinAlgError:
         return np.full(theta.shape, np.nan)
-    grad = np.bincount(tmap.index, weights=G[tmap.rows, tmap.cols], minlength=tmap.n_theta)
+    grad = _in_theta(G, tmap)
     if method == "map":  # −2 Σ log θ_k over the diagonal
         diag = tmap.on_diagonal
         grad[diag] -= 2.0 / theta[diag]
