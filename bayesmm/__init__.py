@@ -28,6 +28,7 @@ from .io import load
 from .mixture import MixtureModel, MixtureResults, mixture
 from .priors import Prior
 from .results import MixedLMPointResults, MixedLMResults
+from .statsmodels_fit import UnusedArgumentWarning
 
 __all__ = [
     "BayesMMError",
@@ -46,6 +47,7 @@ __all__ = [
     "SamplingWarning",
     "SeparationError",
     "SpecificationError",
+    "UnusedArgumentWarning",
     "compare_estimates",
     "load",
     "load_dataset",

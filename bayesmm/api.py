@@ -27,6 +27,7 @@ from .priors import Prior, resolve_priors
 from .progress import resolve_progressbar
 from .results import MixedLMPointResults, MixedLMResults
 from .spec import ModelSpec, Recipe, RETerm, spec_from_formula
+from .statsmodels_fit import FreePattern, check_fit_options, free_design, theta_in
 from .suffstats import SuffStats, suff_stats
 
 __all__ = ["MixedLM", "mixedlm"]
@@ -337,6 +338,23 @@ class MixedLM:
         idata.prior = prior[[v for v in prior.data_vars if not str(v).startswith("_")]]
         return idata
 
+    def _point_fit(self, method: str, start_params: pd.Series | np.ndarray | None,
+                   free: FreePattern | None, full_output: bool) -> MixedLMPointResults:
+        """REML / ML / MAP fit, with statsmodels' start, held pattern and history."""
+        gaussian = self.design.family.name == "gaussian"
+        if full_output and not gaussian:
+            raise SpecificationError(
+                "full_output: the evaluation history is kept for Gaussian fits; this "
+                f"model's family is {self.design.family.name!r}. Drop full_output.")
+        design, stats = self.design, self.stats
+        start = None if start_params is None else self._start_theta(start_params)
+        if free is not None:
+            design, stats = free_design(design, stats, free)
+            if start is not None:
+                start = theta_in(start, self.stats.tmap, stats.tmap)
+        fit = point_fit(design, stats, method, start, history=full_output)
+        return MixedLMPointResults(self.spec, design, stats, fit)
+
     def _comparison_fit(self) -> MixedLMPointResults | None:
         """Fit the point estimate shown beside the posterior (REML, or Laplace ML), if any."""
         try:
@@ -377,6 +395,9 @@ class MixedLM:
         target_accept: float | None = None,
         log_likelihood: bool | None = None,
         start_params: pd.Series | np.ndarray | None = None,
+        free: FreePattern | None = None,
+        full_output: bool = False,
+        **statsmodels_options: object,
     ) -> MixedLMResults | MixedLMPointResults:
         """Fit by NUTS (default) or by REML / ML / penalised MAP.
 
@@ -417,20 +438,36 @@ class MixedLM:
             :attr:`~MixedLMPointResults.params`' layout; the fixed effects are profiled out,
             so only the covariance values are used. An extra start: the search still
             verifies its optimum, and a single variance is searched globally.
+        free : statsmodels' MixedLMParams, optional
+            Point fits: 1 for an estimated parameter, 0 for one held at its start.
+            ``free.cov_re`` must group the random effects into independent blocks —
+            ``np.eye(k)`` fits independent random effects, as in statsmodels — and
+            ``free.fe_params`` must be ones (see :mod:`bayesmm.statsmodels_fit`).
+        full_output : bool
+            Point fits: keep every evaluation of the criterion as the results' ``hist``.
+        **statsmodels_options
+            statsmodels' optimiser settings (``gtol``, ``maxiter``, ``niter_sa``, ``disp``)
+            and ``cov_type``: accepted and named in an ``UnusedArgumentWarning``; any other
+            name is an error.
 
         Returns
         -------
         MixedLMResults or MixedLMPointResults
         """
+        check_fit_options(statsmodels_options)
         method = _resolve_method(method, reml)
         if method != "nuts":
-            start = None if start_params is None else self._start_theta(start_params)
-            return MixedLMPointResults(self.spec, self.design, self.stats,
-                                       point_fit(self.design, self.stats, method, start))
-        if start_params is not None:
-            raise SpecificationError(
-                "start_params: taken by point fits (method='reml', 'ml' or 'map'); NUTS "
-                "starts from the posterior mode or jittered points. Drop start_params.")
+            return self._point_fit(method, start_params, free, full_output)
+        for name, given, why in (
+                ("start_params", start_params is not None,
+                 "NUTS starts from the posterior mode or jittered points"),
+                ("free", free is not None, "write independent effects as (x || g) or "
+                 "cov_re='diagonal' for NUTS"),
+                ("full_output", full_output, "NUTS's draws are in the results' idata")):
+            if given:
+                raise SpecificationError(
+                    f"{name}: taken by point fits (method='reml', 'ml' or 'map'); {why}. "
+                    f"Drop {name}.")
         point = self._comparison_fit() if comparison else None
         if target_accept is None:
             target_accept = self._default_target_accept(point)

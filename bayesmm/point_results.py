@@ -9,24 +9,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .contrasts import parse_contrasts
 from .errors import SpecificationError, check_alpha
 from .fitted import FittedModel, base_header, effects_frames, report_title
 from .infer.bootstrap import bootstrap_replicates
-from .infer.ddf import check_ddf, contrast_tests, joint_test, wald_test_table
 from .infer.effects import conditional_cov, linear_predictor
 from .infer.information import cov_param_se, statsmodels_cov_params
 from .infer.likelihood_profile import profile_intervals, profile_variance
 from .infer.optimize import PointFit
 from .newdata import NewDesign, fitted_design, new_design, require_known_levels, require_rows
 from .params import cov_params, cov_values, psis_from_theta, re_names, variance_param
+from .point_tests import PointTests
 from .report import Summary
 
 __all__ = ["MixedLMPointResults"]
 
 
 @dataclass(frozen=True, eq=False)
-class MixedLMPointResults(FittedModel):
+class MixedLMPointResults(PointTests, FittedModel):
     """REML, ML or penalised-MAP fit.
 
     Attributes
@@ -126,6 +125,17 @@ class MixedLMPointResults(FittedModel):
     def converged(self) -> bool:
         """Whether the optimum passed the gradient (KKT) check."""
         return self.fit.converged
+
+    @property
+    def hist(self) -> pd.DataFrame | None:
+        """Every evaluation of the criterion (``fit(full_output=True)``), else None.
+
+        One row per evaluation, in order: θ (lme4's relative Cholesky factor, one column per
+        element) and ``criterion`` (−2ℓ, or MAP's penalised criterion).
+        """
+        if self.fit.history is None:
+            return None
+        return pd.DataFrame(self.fit.history, columns=[*self.stats.tmap.names, "criterion"])
 
     @property
     def singular(self) -> bool:
@@ -315,88 +325,6 @@ class MixedLMPointResults(FittedModel):
             raise SpecificationError(
                 f"{what}: implemented for Gaussian models; received family="
                 f"{self.design.family.name!r}. Use method='wald' or the posterior.")
-
-    def t_test(self, hypothesis: str | np.ndarray, ddf: str = "satterthwaite",
-               alpha: float = 0.05) -> pd.DataFrame:
-        """t-tests of linear hypotheses on the fixed effects with small-sample df.
-
-        Parameters
-        ----------
-        hypothesis : str or array_like
-            ``"Days = 5"``, ``"Intercept + 5*Days = 300, Days = 0"`` (one test per
-            equation, as statsmodels' ``t_test``), or a contrast matrix (r, p) tested
-            against 0.
-        ddf : {"satterthwaite", "kenward-roger"}
-            lmerTest's Satterthwaite df, or Kenward and Roger's (pbkrtest's) df with
-            their adjusted standard error (REML fits, one grouping factor).
-        alpha : float
-            The interval covers ``1 − alpha``.
-
-        Returns
-        -------
-        DataFrame
-            One row per equation: ``Coef.`` (``Lβ̂``), ``Std.Err.``, ``df``, ``t``,
-            ``P>|t|`` and the interval.
-        """
-        name = check_ddf(ddf, self.design, self.fit.method)
-        check_alpha(alpha)
-        contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
-        return contrast_tests(self.stats, self.design, self.fit, contrasts, name, alpha)
-
-    def f_test(self, hypothesis: str | np.ndarray, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """One F-test of several linear hypotheses on the fixed effects together.
-
-        lmerTest's ``contest(model, L, joint = TRUE)``: e.g. ``"Cu[Cu035] = 0, Cu[Cu175] = 0"``
-        tests a three-level factor (2 numerator df).
-
-        Parameters
-        ----------
-        hypothesis : str or array_like
-            Equations separated by commas, as :meth:`t_test`, or a matrix (r, p) tested
-            against 0.
-        ddf : {"satterthwaite", "kenward-roger"}
-            lmerTest's combination of the Satterthwaite df of the orthogonalised rows, or
-            Kenward and Roger's scaled F (REML fits, one grouping factor).
-
-        Returns
-        -------
-        DataFrame
-            One row: ``F``, ``NumDF``, ``DenDF``, ``P>F``.
-        """
-        name = check_ddf(ddf, self.design, self.fit.method)
-        contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
-        return joint_test(self.stats, self.design, self.fit, contrasts, name)
-
-    def wald_test(self, hypothesis: str | np.ndarray) -> pd.DataFrame:
-        """Large-sample Wald χ² test of several hypotheses together (statsmodels' default).
-
-        ``(Lβ̂ − rhs)ᵀ (L V Lᵀ)⁻¹ (Lβ̂ − rhs)`` with V the fixed effects' covariance
-        (``cov_params``' β block), referred to χ² with r df. With few groups prefer
-        :meth:`f_test`. Redundant equations are dropped: df is the rows' rank.
-
-        Returns
-        -------
-        DataFrame
-            One row: ``chi2``, ``df``, ``P>chi2``.
-        """
-        contrasts = parse_contrasts(hypothesis, list(self.design.xnames))
-        return wald_test_table(contrasts, self.fit.beta, self.fit.cov_beta)
-
-    def fe_tests(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """Test every fixed effect against 0 (lmerTest's coefficient table).
-
-        Parameters
-        ----------
-        ddf : {"satterthwaite", "kenward-roger"}
-
-        Returns
-        -------
-        DataFrame
-            Indexed by fixed-effect name: ``Coef.``, ``Std.Err.``, ``df``, ``t``, ``P>|t|``.
-        """
-        table = self.t_test(np.eye(self.k_fe), ddf)
-        table.index = list(self.design.xnames)
-        return table[["Coef.", "Std.Err.", "df", "t", "P>|t|"]]
 
     @cached_property
     def fittedvalues(self) -> np.ndarray:

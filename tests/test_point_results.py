@@ -236,3 +236,87 @@ def test_start_params_errors_name_the_argument(dietox):
         model.fit(method="reml", start_params=[15.0, 7.0, 1.0, 5.0, 1.0])  # |cov| > sds
     with pytest.raises(bmm.SpecificationError, match="start_params: taken by point fits"):
         model.fit(start_params=[15.0, 7.0, 5.0, 0.1, 0.1])
+
+
+def _independent_slopes() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """statsmodels' test_vcomp_1 data: two independent random slopes, 100 groups of 4."""
+    rs = np.random.RandomState(4279)
+    exog, exog_re = rs.normal(size=(400, 1)), rs.normal(size=(400, 2))
+    groups = np.kron(np.arange(100), np.ones(4))
+    slopes = rs.normal(size=(100, 2)) * [1.0, 2.0]
+    endog = exog.sum(1) + (np.kron(slopes, np.ones((4, 1))) * exog_re).sum(1) + rs.normal(
+        size=400)
+    return endog, exog, groups, exog_re
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_free_identity_fits_statsmodels_independent_random_effects(reml):
+    from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
+
+    endog, exog, groups, exog_re = _independent_slopes()
+    free = MixedLMParams.from_components(np.ones(1), np.eye(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = MixedLM(endog, exog, groups, exog_re=exog_re).fit(
+            reml=reml, free=free, method=["bfgs"], gtol=1e-12, maxiter=2000)
+    model = bmm.MixedLM(endog, exog, groups, exog_re)
+    res = model.fit(reml=reml, free=free)
+    assert res.llf == pytest.approx(sm.llf, abs=1e-7) and res.llf >= sm.llf - 1e-9
+    np.testing.assert_allclose(res.fe_params, sm.fe_params, rtol=1e-6)
+    np.testing.assert_allclose(res.cov_re, sm.cov_re, rtol=1e-5, atol=1e-12)
+    assert res.cov_re.to_numpy()[0, 1] == 0.0
+    assert res.scale == pytest.approx(sm.scale, rel=1e-5)
+    # the same model as uncorrelated effects written in the formula
+    frame = pd.DataFrame({"y": endog, "x": exog[:, 0], "z0": exog_re[:, 0],
+                          "z1": exog_re[:, 1], "g": groups})
+    by_formula = bmm.mixedlm("y ~ 0 + x + (0 + z0 + z1 || g)", frame).fit(reml=reml)
+    assert res.llf == pytest.approx(by_formula.llf, abs=1e-8)
+
+
+def test_free_patterns_that_are_not_independent_blocks_are_errors(dietox):
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    model = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")
+    everything = MixedLMParams.from_components(np.ones(2), np.ones((2, 2)))
+    assert model.fit(reml=True, free=everything).llf == pytest.approx(
+        model.fit(reml=True).llf, abs=1e-10)
+    cases = [(MixedLMParams.from_components(np.array([1.0, 0.0]), np.eye(2)), "fe_params"),
+             (MixedLMParams.from_components(np.ones(2), np.diag([1.0, 0.0])), "variance"),
+             (MixedLMParams.from_components(np.ones(2), np.eye(3)), "2 x 2"),
+             (np.eye(2), "expected statsmodels' MixedLMParams")]
+    for free, message in cases:
+        with pytest.raises(bmm.SpecificationError, match=f"free: .*{message}"):
+            model.fit(reml=True, free=free)
+    three = bmm.mixedlm("Weight ~ Time", dietox.assign(t2=dietox["Time"] ** 2),
+                        groups="Pig", re_formula="~Time + t2")
+    chain = MixedLMParams.from_components(np.ones(2), np.array(
+        [[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]]))
+    with pytest.raises(bmm.SpecificationError, match="free: cov_re's 1s must group"):
+        three.fit(reml=True, free=chain)
+    with pytest.raises(bmm.SpecificationError, match="free: taken by point fits"):
+        model.fit(free=everything)
+
+
+def test_full_output_keeps_every_evaluation_of_the_criterion(dietox):
+    from bayesmm.deviance import deviance
+
+    model = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")
+    res = model.fit(reml=True, full_output=True)
+    hist = res.hist
+    assert list(hist.columns) == [*model.stats.tmap.names, "criterion"]
+    assert hist["criterion"].min() == pytest.approx(-2 * res.llf, abs=1e-8)
+    for _, row in hist.iloc[[0, len(hist) // 2, -1]].iterrows():
+        theta = row.to_numpy()[:-1]
+        assert row["criterion"] == deviance(theta, model.stats, "reml")
+    assert model.fit(reml=True).hist is None
+
+
+def test_statsmodels_optimiser_options_are_named_and_not_used(dietox):
+    model = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig")
+    with pytest.warns(FutureWarning, match="Argument cov_type not used"):
+        res = model.fit(reml=True, cov_type="hc1")
+    assert res.llf == model.fit(reml=True).llf
+    with pytest.warns(bmm.UnusedArgumentWarning, match="Argument gtol not used"):
+        model.fit(reml=True, gtol=1e-7)
+    with pytest.raises(bmm.SpecificationError, match=r"fit: unexpected argument\(s\) \['drws'\]"):
+        model.fit(drws=100)

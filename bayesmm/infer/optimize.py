@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from scipy import optimize
@@ -33,6 +34,7 @@ __all__ = ["PointFit", "fit_point", "SINGULAR_TOL", "warm_minimum"]
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of Λ
 _GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 _POLISH_TOL = 1e-4  # polish until the gradient is well inside it
+_T = TypeVar("_T")
 THETA_MAX = 999.0  # relative SDs beyond this (the grid's top) mean no interior optimum
 
 
@@ -64,6 +66,9 @@ class PointFit:
         Conditional modes of the random effects.
     aux : dict
         Estimates of a generalised model's own parameters (``sigma``, ``nu``, ``alpha``).
+    history : ndarray, shape (E, n_theta + 1), optional
+        Every evaluation of the criterion, in order: θ, then the criterion (``fit_point``'s
+        ``history=True``; statsmodels' ``full_output``).
     """
 
     method: str
@@ -79,6 +84,7 @@ class PointFit:
     starts: np.ndarray
     blups: np.ndarray
     aux: dict[str, float] = field(default_factory=dict)
+    history: np.ndarray | None = None
 
 
 class _LastEvaluation:
@@ -350,8 +356,22 @@ def _fe_covariance(prof: Profile, scale: float) -> np.ndarray:
     return scale * np.linalg.inv(prof.A)
 
 
-def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = None
-              ) -> PointFit:
+def _recorded(evaluate: Callable[[np.ndarray], _T], trace: list[np.ndarray] | None
+              ) -> Callable[[np.ndarray], _T]:
+    """``evaluate`` appending [θ, criterion] to ``trace`` at every call (when a list)."""
+    if trace is None:
+        return evaluate
+
+    def recorded(theta: np.ndarray) -> _T:
+        out = evaluate(theta)
+        value = out[0] if isinstance(out, tuple) else out
+        trace.append(np.append(np.asarray(theta, dtype=float), float(value)))
+        return out
+    return recorded
+
+
+def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = None,
+              history: bool = False) -> PointFit:
     """Optimise the profiled criterion and verify the optimum.
 
     Parameters
@@ -363,6 +383,8 @@ def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = 
     start : ndarray, optional
         A θ to start from (statsmodels' ``start_params``): the blocked search's start, and
         one more start for the multi-start search; one θ is searched globally regardless.
+    history : bool
+        Keep every evaluation of the criterion in :attr:`PointFit.history`.
 
     Returns
     -------
@@ -375,16 +397,20 @@ def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = 
     bounds = [(lower, None) if d else (None, None) for d in tmap.on_diagonal]
 
     exact = blocked and exact_gradient_applies(stats)
+    trace: list[np.ndarray] | None = [] if history else None
     # the search's last evaluation serves the checks after it at the same θ
     last = None
     if exact and scalar_terms(stats):  # type: ignore[arg-type]
-        last = _LastEvaluation(lambda t: deviance_gradient_ai(t, stats, method))  # type: ignore[arg-type]
+        last = _LastEvaluation(_recorded(lambda t: deviance_gradient_ai(t, stats, method),  # type: ignore[arg-type]
+                                         trace))
     elif exact:
-        last = _LastEvaluation(lambda t: (*deviance_and_gradient(t, stats, method), None))  # type: ignore[arg-type]
+        last = _LastEvaluation(_recorded(
+            lambda t: (*deviance_and_gradient(t, stats, method), None), trace))  # type: ignore[arg-type]
+    evaluate = _recorded(lambda t: deviance(t, stats, method), trace)
 
     def fun(theta: np.ndarray) -> float:
         known = last.value_at(theta) if last is not None else None
-        return deviance(theta, stats, method) if known is None else known
+        return evaluate(theta) if known is None else known
 
     def jac(theta: np.ndarray) -> np.ndarray:
         return last(theta)[1] if last is not None else deviance_gradient(theta, stats, method)
@@ -460,4 +486,5 @@ def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = 
         singular=bool(np.any(theta[tmap.on_diagonal] < SINGULAR_TOL)),
         starts=values,
         blups=random_effect_means(prof, stats),
+        history=None if trace is None else np.array(trace).reshape(-1, tmap.n_theta + 1),
     )

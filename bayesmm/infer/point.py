@@ -25,8 +25,10 @@ def default_point_method(design: Design) -> str:
 
 
 def point_fit(design: Design, stats: SuffStats | None, method: str,
-              start: np.ndarray | None = None) -> PointFit:
+              start: np.ndarray | None = None, history: bool = False) -> PointFit:
     """Fit ``design`` by ``method``, optionally with one more start ``start`` (θ).
+
+    ``history`` keeps every evaluation of a Gaussian criterion (``PointFit.history``).
 
     Raises
     ------
@@ -42,5 +44,5 @@ def point_fit(design: Design, stats: SuffStats | None, method: str,
     with one_blas_thread():  # see bayesmm.infer.blas
         if design.family.name == "gaussian":
             assert stats is not None
-            return fit_point(stats, method, start)  # type: ignore[arg-type]
+            return fit_point(stats, method, start, history)  # type: ignore[arg-type]
         return fit_laplace(design, method)
