@@ -70,7 +70,14 @@ class MixedLMPointResults(PointTests, FittedModel):
 
     @property
     def bse_fe(self) -> pd.Series:
-        """Standard errors of the fixed effects."""
+        """Standard errors of the fixed effects: lme4's ``vcov``, σ²(XᵀV⁻¹X)⁻¹.
+
+        statsmodels' ``bse_fe`` is :attr:`bse`'s first ``k_fe`` (the joint inverse Hessian
+        of :meth:`cov_params`). The two agree where the observed β–covariance cross terms
+        vanish (a balanced random intercept: to 1e-5 on dietox) and differ by ~0.1 % on
+        random slopes; this one stays finite at a singular fit and costs no Hessian of
+        the covariance parameters (72 of them on a maximal crossed model).
+        """
         return pd.Series(np.sqrt(np.diag(self.fit.cov_beta)), index=list(self.design.xnames))
 
     @property
