@@ -14,14 +14,12 @@ import pymc as pm
 
 from .build.latent import build_latent
 from .design import Design, design_from_arrays, make_design
-from .deviance import Method, profiled_loglike, profiled_loglike_gradient
 from .diagnostics import SamplingWarning
 from .errors import DataError, FitError, SeparationError, SpecificationError, describe
-from .infer.numdiff import richardson_jacobian
 from .infer.nuts import sample_nuts
 from .infer.options import NutsOptions
 from .infer.point import default_point_method, point_fit
-from .params import cov_params, theta_from_params
+from .model_likelihood import LikelihoodMethods
 from .partitioned import is_dask_frame, partitioned_design
 from .priors import Prior, resolve_priors
 from .progress import resolve_progressbar
@@ -67,7 +65,7 @@ def _array_recipe(endog: Any, exog: Any, groups: Any, exog_re: Any, design: Desi
     return Recipe("arrays", kwargs, frame)
 
 
-class MixedLM:
+class MixedLM(LikelihoodMethods):
     """A linear mixed model, Bayesian by default.
 
     Parameters
@@ -205,115 +203,6 @@ class MixedLM:
     def priors(self) -> dict[str, Prior]:
         """The priors in use: data-scaled defaults with any overrides applied."""
         return resolve_priors(self.design, self._prior_overrides)
-
-    def _packed(self, params: pd.Series | np.ndarray, what: str, arg: str = "params"
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Split ``params`` (a point fit's layout) into β, the covariance values and their θ.
-
-        Raises
-        ------
-        SpecificationError
-            For a non-Gaussian model or a vector of the wrong length.
-        numpy.linalg.LinAlgError
-            When a covariance block is not positive semidefinite.
-        """
-        if self.design.family.name != "gaussian":
-            raise SpecificationError(
-                f"{what}: the profiled log-likelihood is defined for Gaussian models; this "
-                f"model's family is {self.design.family.name!r}. Use fit(method='ml').llf.")
-        values = np.asarray(params, dtype=float).ravel()
-        k_fe = len(self.design.xnames)
-        expected = k_fe + len(cov_params(self.design))
-        if values.shape != (expected,):
-            raise SpecificationError(
-                f"{arg}: expected {expected} values ({k_fe} fixed effects, then the "
-                f"covariance parameters over the scale, as fit().params); received "
-                f"{values.size}.")
-        return values[:k_fe], values[k_fe:], theta_from_params(self.design, values[k_fe:])
-
-    def _start_theta(self, start_params: pd.Series | np.ndarray) -> np.ndarray:
-        """θ of ``start_params`` (a point fit's ``params`` layout)."""
-        if self.design.family.name != "gaussian":
-            raise SpecificationError(
-                f"start_params: starts are taken by Gaussian REML/ML/MAP fits; this model's "
-                f"family is {self.design.family.name!r}. Drop start_params.")
-        try:
-            return self._packed(start_params, "start_params", "start_params")[2]
-        except np.linalg.LinAlgError as err:
-            raise SpecificationError(
-                "start_params: a covariance block is not positive semidefinite; start from "
-                "a valid covariance, e.g. a previous fit's params.") from err
-
-    def loglike(self, params: pd.Series | np.ndarray, reml: bool = True) -> float:
-        """Return statsmodels' ``loglike(params, profile_fe=False)``: REML or ML, σ² out.
-
-        Parameters
-        ----------
-        params : Series or array_like
-            A point fit's :attr:`~MixedLMPointResults.params` layout: the fixed effects,
-            then the covariance parameters over σ² (``Group Var``, ``Group x Time Cov``,
-            …, variance components), as statsmodels stores them.
-        reml : bool
-            REML (statsmodels' default) or ML.
-
-        Returns
-        -------
-        float
-            ``-inf`` where a covariance block is not positive semidefinite.
-        """
-        try:
-            beta, _, theta = self._packed(params, "loglike")
-        except np.linalg.LinAlgError:
-            return -np.inf
-        return profiled_loglike(beta, theta, self.stats, "reml" if reml else "ml")
-
-    def score(self, params: pd.Series | np.ndarray, reml: bool = True) -> np.ndarray:
-        """Gradient of :meth:`loglike` in ``params``' own layout (fixed effects first).
-
-        statsmodels' ``score(params, profile_fe=False)`` with ``use_sqrt = False``: every
-        parameter as :meth:`loglike` takes it. Exact in β and θ (the profiled criterion's
-        gradient, taken at the given β); θ's dependence on the covariance values (a
-        Cholesky factor) by Richardson-extrapolated central differences, to ~1e-10.
-
-        Returns
-        -------
-        ndarray
-            ``nan`` where a covariance block is not positive definite.
-        """
-        method: Method = "reml" if reml else "ml"
-        try:
-            beta, cov, theta = self._packed(params, "score")
-            g_beta, g_theta = profiled_loglike_gradient(beta, theta, self.stats, method)
-        except np.linalg.LinAlgError:
-            return np.full(len(self.design.xnames) + len(cov_params(self.design)), np.nan)
-        except NotImplementedError:  # several large vector terms: differences of loglike
-            x = np.asarray(params, dtype=float).ravel()
-            step = 1e-2 * np.maximum(np.abs(x), 0.1)
-            return richardson_jacobian(lambda v: np.array(self.loglike(v, reml)), x, step)
-        step = 1e-6 * np.maximum(np.abs(cov), 1e-3)
-        J = richardson_jacobian(lambda v: theta_from_params(self.design, v), cov, step)
-        return np.concatenate([g_beta, J @ g_theta])  # J: (n_cov, n_theta)
-
-    def hessian(self, params: pd.Series | np.ndarray, reml: bool = True
-                ) -> tuple[np.ndarray, bool]:
-        """Hessian of :meth:`loglike` in ``params``' layout, and whether Ψ is singular.
-
-        statsmodels' ``hessian(params)`` (which returns the same pair): central differences
-        of the exact :meth:`score`, Richardson-extrapolated and symmetrised.
-
-        Returns
-        -------
-        hessian : ndarray, shape (k, k)
-        singular : bool
-            Whether a covariance block has a zero eigenvalue (there the derivatives are
-            one-sided limits and statsmodels uses a pseudo-inverse).
-        """
-        x = np.asarray(params, dtype=float).ravel()
-        _, _, theta = self._packed(x, "hessian")
-        step = 1e-4 * np.maximum(np.abs(x), 0.1)
-        H = richardson_jacobian(lambda v: self.score(v, reml), x, step)  # (k, k)
-        singular = bool(np.any(theta[self.stats.tmap.on_diagonal] < 1e-8))
-        return 0.5 * (H + H.T), singular
 
     def prior_predictive(self, draws: int = 500, random_seed: int | None = None
                          ) -> az.InferenceData:

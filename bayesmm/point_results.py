@@ -203,7 +203,9 @@ class MixedLMPointResults(PointTests, FittedModel):
         """
         names = self.params.index
         p = self.k_fe
-        if self.family.name == "gaussian":
+        if self.fit.cov_params is not None:  # fixed by the fit (fit_regularized)
+            cov = self.fit.cov_params
+        elif self.family.name == "gaussian":
             method = "ml" if self.fit.method == "ml" else "reml"
             cov = statsmodels_cov_params(self.stats, self.design, self.fit.beta,
                                          self._unscaled_phi(), method)  # type: ignore[arg-type]

@@ -66,6 +66,9 @@ class PointFit:
         Conditional modes of the random effects.
     aux : dict
         Estimates of a generalised model's own parameters (``sigma``, ``nu``, ``alpha``).
+    cov_params : ndarray, optional
+        The covariance of the results' ``params`` when the fit fixes it
+        (``fit_regularized``: −H⁻¹ over the nonzero coefficients, NaN elsewhere).
     history : ndarray, shape (E, n_theta + 1), optional
         Every evaluation of the criterion, in order: θ, then the criterion (``fit_point``'s
         ``history=True``; statsmodels' ``full_output``).
@@ -84,6 +87,7 @@ class PointFit:
     starts: np.ndarray
     blups: np.ndarray
     aux: dict[str, float] = field(default_factory=dict)
+    cov_params: np.ndarray | None = None
     history: np.ndarray | None = None
 
 
