@@ -31,6 +31,7 @@ from .blocked import BlockedProfile, BlockedStats, blocked_effects, blocked_prof
 from .blocked_ai import ai_hessian
 from .blocked_gradient import exact_gradient_applies, gradient_parts
 from .covariance import ThetaMap, lambda_from_theta
+from .normal_equations import normal_equations
 from .suffstats import SuffStats
 
 __all__ = [
@@ -89,17 +90,9 @@ def profile(theta: np.ndarray, stats: Stats) -> Profile | BlockedProfile:
     if isinstance(stats, BlockedStats):
         return blocked_profile(theta, stats)
     lam = lambda_from_theta(theta, stats.tmap)  # (m, m)
-    m, p = lam.shape[0], stats.p
-    LZX = np.matmul(lam.T, stats.ZtX)  # (B, m, p)
-    LZy = stats.Zty @ lam  # (B, m)   row b is (Λᵀ Z_bᵀy_b)ᵀ
-    M = np.matmul(np.matmul(lam.T, stats.ZtZ), lam) + np.eye(m)  # (B, m, m)
-    L = np.linalg.cholesky(M)  # (B, m, m)
-    rhs = np.concatenate([LZX, LZy[..., None]], axis=2)  # (B, m, p + 1)
-    sol = np.linalg.solve(L, rhs).reshape(-1, p + 1)  # (B m, p + 1)   L⁻¹Λᵀ[ZᵀX | Zᵀy]
-    cross = sol.T @ sol  # (p + 1, p + 1)
-    A = stats.XtX - cross[:p, :p]  # (p, p)
-    c = stats.Xty - cross[:p, p]  # (p,)
-    d = stats.yty - float(cross[p, p])
+    L, A, c, d = normal_equations(stats.ZtZ, stats.ZtX, stats.Zty, stats.XtX, stats.Xty,
+                                  stats.yty, lam)  # (B, m, m), (p, p), (p,), ()
+    d = float(d)
     chol_A = np.linalg.cholesky(A)
     beta = np.linalg.solve(A, c)
     r2 = max(d - float(c @ beta), 1e-300)

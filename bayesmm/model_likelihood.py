@@ -17,11 +17,11 @@ from .deviance import (
     Method,
     profile,
     profiled_loglike,
-    profiled_loglike_gradient,
     random_effect_means,
     residual_df,
 )
 from .errors import SpecificationError
+from .infer.information import params_hessian, params_score
 from .infer.l1 import l1_coordinate_descent
 from .infer.numdiff import richardson_jacobian
 from .params import cov_params, theta_from_params
@@ -117,17 +117,14 @@ class LikelihoodMethods:
         """
         method: Method = "reml" if reml else "ml"
         try:
-            beta, cov, theta = self._packed(params, "score")
-            g_beta, g_theta = profiled_loglike_gradient(beta, theta, self.stats, method)
+            beta, cov, _ = self._packed(params, "score")
+            return params_score(self.stats, self.design, beta, cov, method)
         except np.linalg.LinAlgError:
             return np.full(len(self.design.xnames) + len(cov_params(self.design)), np.nan)
         except NotImplementedError:  # several large vector terms: differences of loglike
             x = np.asarray(params, dtype=float).ravel()
             step = 1e-2 * np.maximum(np.abs(x), 0.1)
             return richardson_jacobian(lambda v: np.array(self.loglike(v, reml)), x, step)
-        step = 1e-6 * np.maximum(np.abs(cov), 1e-3)
-        J = richardson_jacobian(lambda v: theta_from_params(self.design, v), cov, step)
-        return np.concatenate([g_beta, J @ g_theta])  # J: (n_cov, n_theta)
 
     def hessian(self, params: pd.Series | np.ndarray, reml: bool = True
                 ) -> tuple[np.ndarray, bool]:
@@ -145,10 +142,8 @@ class LikelihoodMethods:
         """
         x = np.asarray(params, dtype=float).ravel()
         _, _, theta = self._packed(x, "hessian")
-        step = 1e-4 * np.maximum(np.abs(x), 0.1)
-        H = richardson_jacobian(lambda v: self.score(v, reml), x, step)  # (k, k)
         singular = bool(np.any(theta[self.stats.tmap.on_diagonal] < 1e-8))
-        return 0.5 * (H + H.T), singular
+        return params_hessian(lambda v: self.score(v, reml), x), singular
 
     def fit_regularized(self, start_params: pd.Series | np.ndarray | None = None,
                         method: str = "l1", alpha: float | np.ndarray = 0.0,

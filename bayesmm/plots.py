@@ -99,7 +99,7 @@ def plot_compare(table: pd.DataFrame, axes: np.ndarray | None = None) -> np.ndar
     lo, hi = [c for c in table.columns if c.startswith("hdi_")]
     for ax, (name, row) in zip(axes, table.iterrows(), strict=True):
         ax.hlines(0, row[lo], row[hi], color="C0", lw=3, label="posterior HDI")
-        ax.plot(row["posterior mean"], 0, "o", color="C0", mfc="white", label="posterior mean")
+        ax.plot(row["Mean"], 0, "o", color="C0", mfc="white", label="posterior mean")
         for k, (method, marker) in enumerate(_MARKERS.items()):
             if np.isfinite(row[method]):
                 ax.plot(row[method], 0, marker, color=f"C{k + 1}", label=method, alpha=0.8)

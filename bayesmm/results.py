@@ -298,7 +298,9 @@ class MixedLMResults(FittedModel):
                                    point_fit(self.design, self.stats, method))
 
     def compare_estimates(self, hdi_prob: float = 0.94, cov_scale: str = "var") -> pd.DataFrame:
-        """One row per reported parameter: REML, ML, MAP and the posterior mean, SD and HDI.
+        """One row per reported parameter: REML, ML, MAP, then the posterior's Mean, SD and HDI.
+
+        The posterior columns are named as in :meth:`summary`.
 
         A point method whose fit did not converge (no interior optimum) gets NaN.
         """
@@ -310,7 +312,7 @@ class MixedLMResults(FittedModel):
             values = pd.concat([point.fe_params, point.cov_table(cov_scale)["Coef."]])
             # a fit without an optimum (e.g. MAP with two groups) has no estimate to show
             out[method.upper()] = values.reindex(out.index) if point.converged else np.nan
-        out["posterior mean"], out["posterior SD"] = post["Mean"], post["SD"]
+        out["Mean"], out["SD"] = post["Mean"], post["SD"]  # the summary's posterior columns
         out[lo], out[hi] = post[lo], post[hi]
         return out.astype(float)
 

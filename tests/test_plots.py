@@ -20,10 +20,10 @@ def dyestuff2_fit(data):
 def test_compare_estimates_has_every_method(dyestuff2_fit):
     table = bmm.compare_estimates(dyestuff2_fit)
     assert list(table.index) == ["Intercept", "Batch Var", "Scale"]
-    assert list(table.columns[:5]) == ["REML", "ML", "MAP", "posterior mean", "posterior SD"]
+    assert list(table.columns[:5]) == ["REML", "ML", "MAP", "Mean", "SD"]
     assert table.loc["Batch Var", "REML"] == 0.0  # singular REML
     assert table.loc["Batch Var", "MAP"] > 0.0  # never on the boundary
-    assert table.loc["Batch Var", "posterior mean"] > 0.0
+    assert table.loc["Batch Var", "Mean"] > 0.0
     assert table.loc["Intercept", "REML"] == pytest.approx(dyestuff2_fit.reml.fe_params.iloc[0])
     sd = bmm.compare_estimates(dyestuff2_fit, cov_scale="sd")
     assert list(sd.index) == ["Intercept", "Batch SD", "Residual SD"]
@@ -37,7 +37,7 @@ def test_plot_compare_marks_every_method_at_its_estimate(dyestuff2_fit):
     lo, hi = [c for c in table.columns if c.startswith("hdi_")]
     for ax, (_, row) in zip(axes, table.iterrows(), strict=True):
         marks = {line.get_label(): line.get_xdata()[0] for line in ax.get_lines()}
-        assert marks["posterior mean"] == row["posterior mean"]
+        assert marks["posterior mean"] == row["Mean"]
         for method in ("REML", "ML", "MAP"):
             assert marks[method] == row[method]
         (segment,) = ax.collections[0].get_segments()  # the HDI bar

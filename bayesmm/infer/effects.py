@@ -16,6 +16,7 @@ from ..build.collapsed import flat_index
 from ..covariance import lambda_from_theta
 from ..design import Design, FactorDesign
 from ..families import Family
+from ..normal_equations import backward, normal_equations, whitened
 from ..suffstats import SuffStats
 
 __all__ = ["ResidualStats", "aux_draws", "conditional_cov", "draw_beta", "draw_effects",
@@ -92,42 +93,6 @@ def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
     return chol
 
 
-def small_cholesky(M: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a stack of small matrices (..., q, q), entry by entry.
-
-    NumPy's batched ``cholesky``/``solve`` call LAPACK once per matrix; for millions of
-    2 x 2 blocks the loops over the q² entries on whole arrays are many times faster.
-    """
-    q = M.shape[-1]
-    L = np.zeros_like(M)
-    for j in range(q):
-        acc = M[..., j, j] - sum(L[..., j, k] ** 2 for k in range(j))
-        L[..., j, j] = np.sqrt(acc)
-        for i in range(j + 1, q):
-            acc = M[..., i, j] - sum(L[..., i, k] * L[..., j, k] for k in range(j))
-            L[..., i, j] = acc / L[..., j, j]
-    return L
-
-
-def forward(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve ``L X = B`` for stacked lower-triangular L (..., q, q) and B (..., q, k)."""
-    X = np.empty(np.broadcast_shapes(L.shape[:-1], B.shape[:-2] + (B.shape[-2],)) + B.shape[-1:])
-    for i in range(L.shape[-1]):
-        acc = B[..., i, :] - sum(L[..., i, k, None] * X[..., k, :] for k in range(i))
-        X[..., i, :] = acc / L[..., i, i, None]
-    return X
-
-
-def backward(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve ``Lᵀ X = B`` for stacked lower-triangular L (..., q, q) and B (..., q, k)."""
-    q = L.shape[-1]
-    X = np.empty(np.broadcast_shapes(L.shape[:-1], B.shape[:-2] + (B.shape[-2],)) + B.shape[-1:])
-    for i in reversed(range(q)):
-        acc = B[..., i, :] - sum(L[..., k, i, None] * X[..., k, :] for k in range(i + 1, q))
-        X[..., i, :] = acc / L[..., i, i, None]
-    return X
-
-
 def draw_beta(
     design: Design, stats: SuffStats, posterior: xr.Dataset, m0: np.ndarray, s0: np.ndarray,
     rng: np.random.Generator, chunk: int = 250, resid: ResidualStats | None = None,
@@ -150,14 +115,10 @@ def draw_beta(
     c = np.empty((sigma.size, stats.p))
     for lo in range(0, sigma.size, chunk):  # chunks of draws keep the (s, G, q, q) arrays small
         sl = slice(lo, lo + chunk)
-        n = lam[sl].shape[0]
-        zty = None if resid is None else resid.zty[sl]
+        zty = stats.Zty if resid is None else resid.zty[sl]  # (G, q) or (s, G, q)
         xty = stats.Xty if resid is None else resid.xty[sl]  # (p,) or (s, p)
-        L, w = _whitened(stats, np.zeros((n, stats.p)), lam[sl], zty)  # w = L⁻¹ΛᵀZᵀy
-        lzx = np.einsum("sqk,gqp->sgkp", lam[sl], stats.ZtX, optimize=True)  # ΛᵀZᵀX
-        R = forward(L, lzx).reshape(n, -1, stats.p)  # (s, G·q, p)
-        A[sl] = stats.XtX - np.swapaxes(R, 1, 2) @ R  # (s, p, p)
-        c[sl] = xty - np.einsum("sni,sn->si", R, w.reshape(n, -1), optimize=True)
+        _, A[sl], c[sl], _ = normal_equations(stats.ZtZ, stats.ZtX, zty, stats.XtX, xty,
+                                              0.0, lam[sl])  # (s, p, p), (s, p)
     s2 = sigma[:, None] ** 2
     P = A / s2[..., None] + np.diag(1.0 / s0**2)  # (S, p, p)
     h = c / s2 + m0 / s0**2  # (S, p)
@@ -194,13 +155,10 @@ def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray,
     tuple
         L (s, G, q, q) and w (s, G, q).
     """
-    T = np.einsum("gkl,slj->sgkj", stats.ZtZ, lam, optimize=True)  # (s, G, q, q)   ZᵀZΛ
-    M = np.einsum("ski,sgkj->sgij", lam, T, optimize=True) + np.eye(lam.shape[-1])  # I + ΛᵀZᵀZΛ
-    L = small_cholesky(M)
     zty = stats.Zty[None] if zty is None else zty
     u = zty - np.einsum("gqp,sp->sgq", stats.ZtX, beta)  # (s, G, q)
-    v = np.einsum("sqk,sgq->sgk", lam, u)  # (s, G, q)   Λᵀu
-    return L, forward(L, v[..., None])[..., 0]
+    L, w = whitened(stats.ZtZ, lam, u[..., None])  # (s, G, q, q), (s, G, q, 1)
+    return L, w[..., 0]
 
 
 def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk: int = 250
@@ -265,9 +223,7 @@ def conditional_cov(stats: SuffStats, theta: np.ndarray, scale: float) -> np.nda
     ``random_effects_cov``; the uncertainty of β̂ is not included).
     """
     lam = lambda_from_theta(theta, stats.tmap)  # (q, q)
-    q = lam.shape[0]
-    M = np.matmul(np.matmul(lam.T, stats.ZtZ), lam) + np.eye(q)  # (G, q, q)
-    half = forward(small_cholesky(M), lam.T)  # (G, q, q)  L_g⁻¹Λᵀ
+    _, half = whitened(stats.ZtZ, lam, np.eye(lam.shape[0]))  # (G, q, q)  L_g⁻¹Λᵀ
     return scale * np.matmul(np.swapaxes(half, 1, 2), half)  # σ² Λ M⁻¹ Λᵀ
 
 

@@ -8,14 +8,16 @@ definite) the standard errors are undefined and returned as NaN.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..covariance import theta_map
 from ..design import Design
-from ..deviance import Method, deviance, profile, residual_df
-from ..params import block_of, cov_params
+from ..deviance import Method, Stats, deviance, profile, profiled_loglike_gradient, residual_df
+from ..params import block_of, cov_params, theta_from_params
 from ..suffstats import SuffStats
-from .numdiff import hessian
+from .numdiff import hessian, richardson_jacobian
 
 __all__ = ["cov_param_se", "statsmodels_cov_params"]
 
@@ -99,16 +101,49 @@ def _loglike_at_beta(stats: SuffStats, method: Method, beta: np.ndarray, theta: 
     return -0.5 * dev
 
 
-def statsmodels_cov_params(stats: SuffStats, design: Design, beta: np.ndarray,
+def params_score(stats: Stats, design: Design, beta: np.ndarray, cov: np.ndarray,
+                 method: Method) -> np.ndarray:
+    """Statsmodels' ``score(params, profile_fe=False)`` with ``use_sqrt=False``.
+
+    Exact in β and θ (the profiled criterion's gradient taken at the given β); θ's
+    dependence on the covariance values (a Cholesky factor) by Richardson-extrapolated
+    central differences, to ~1e-10.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a covariance block is not positive semidefinite.
+    NotImplementedError
+        Beyond the exact gradient's size (several large vector terms).
+    """
+    theta = theta_from_params(design, cov)
+    g_beta, g_theta = profiled_loglike_gradient(beta, theta, stats, method)
+    step = 1e-6 * np.maximum(np.abs(cov), 1e-3)
+    J = richardson_jacobian(lambda v: theta_from_params(design, v), cov, step)  # (n_cov, n_θ)
+    return np.concatenate([g_beta, J @ g_theta])
+
+
+def params_hessian(score: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Symmetrised Richardson-extrapolated central differences of an exact ``score``."""
+    step = 1e-4 * np.maximum(np.abs(x), 0.1)
+    H = richardson_jacobian(score, x, step)  # (k, k)
+    return 0.5 * (H + H.T)
+
+
+def statsmodels_cov_params(stats: Stats, design: Design, beta: np.ndarray,
                            phi: np.ndarray, method: Method) -> np.ndarray:
     """Statsmodels' ``cov_params()``: −H⁻¹ of the σ²-profiled log-likelihood.
 
     The parameters are statsmodels' ``params``: β, then the covariance parameters
     divided by σ² (``cov_re_unscaled``, ``vcomp / scale``) in :func:`cov_params` order.
+    H is :func:`params_hessian` of the exact :func:`params_score` (second differences of
+    the log-likelihood, whose sufficient-statistic cancellations leave ~5e-10 of noise,
+    moved one entry by 1e-5 relative between two roundings of the same algebra); the β
+    block is in closed form.
 
     Parameters
     ----------
-    stats : SuffStats
+    stats : SuffStats or BlockedStats
     design : Design
     beta : ndarray, shape (p,)
     phi : ndarray
@@ -122,24 +157,35 @@ def statsmodels_cov_params(stats: SuffStats, design: Design, beta: np.ndarray,
     """
     p = beta.size
     x0 = np.concatenate([beta, phi])
+    try:
+        theta = _theta_from_phi(phi, 1.0, design)  # raises on the boundary
+        hess = params_hessian(lambda x: params_score(stats, design, x[:p], x[p:], method), x0)
+    except NotImplementedError:  # several large vector terms: second differences of ℓ
+        hess = _value_hessian(stats, design, x0, p, method)
+    except np.linalg.LinAlgError:
+        return np.full((x0.size, x0.size), np.nan)
+    if not np.all(np.isfinite(hess)):
+        return np.full(hess.shape, np.nan)
+    try:
+        prof = profile(theta, stats)
+        # the β block in closed form: ℓ = −(df/2) log(r² + dᵀAd) + …, d = β − β̂, at d = 0
+        hess[:p, :p] = -residual_df(stats, method) / prof.r2 * prof.A
+        return np.linalg.inv(-hess)
+    except np.linalg.LinAlgError:
+        return np.full(hess.shape, np.nan)
+
+
+def _value_hessian(stats: Stats, design: Design, x0: np.ndarray, p: int, method: Method
+                   ) -> np.ndarray:
+    """Central second differences of the log-likelihood at ``x0`` (β, then φ)."""
 
     def loglik(x: np.ndarray) -> float:
         try:
-            theta = _theta_from_phi(x[p:], 1.0, design)
-            return _loglike_at_beta(stats, method, x[:p], theta)
+            return _loglike_at_beta(stats, method, x[:p], _theta_from_phi(x[p:], 1.0, design))
         except np.linalg.LinAlgError:
             return np.nan
 
     # steps of 1e-3: the log-likelihood (~10³) carries ~1e-10 of rounding noise, which a
     # 1e-4 step turned into 1e-3 relative error of the variance's curvature on dietox
     h = 1e-3 * np.maximum(np.abs(x0), 1e-2 * np.abs(x0[p:]).max(initial=1.0))
-    hess = hessian(loglik, x0, h)  # (k, k)
-    if not np.all(np.isfinite(hess)):
-        return np.full(hess.shape, np.nan)
-    try:
-        prof = profile(_theta_from_phi(phi, 1.0, design), stats)
-        # the β block in closed form: ℓ = −(df/2) log(r² + dᵀAd) + …, d = β − β̂, at d = 0
-        hess[:p, :p] = -residual_df(stats, method) / prof.r2 * prof.A
-        return np.linalg.inv(-hess)
-    except np.linalg.LinAlgError:
-        return np.full(hess.shape, np.nan)
+    return hessian(loglik, x0, h)  # (k, k)
