@@ -26,27 +26,34 @@ import numpy as np
 __all__ = ["backward", "forward", "normal_equations", "small_cholesky", "whitened"]
 
 
-def small_cholesky(M: np.ndarray) -> np.ndarray:
+def small_cholesky(M: np.ndarray, semidefinite: bool = False) -> np.ndarray:
     """Lower Cholesky factors of a stack of small matrices (..., q, q), entry by entry.
 
     NumPy's batched ``cholesky``/``solve`` call LAPACK once per matrix; for millions of
     2 x 2 blocks the loops over the q² entries on whole arrays are many times faster.
+    ``semidefinite=True`` takes positive semidefinite matrices (a correlation matrix with
+    |ρ| = 1 to rounding): a pivot at or below zero gives a zero column, as lme4's θ at a
+    boundary, where adding a multiple of I would move every factor.
 
     Raises
     ------
     numpy.linalg.LinAlgError
-        When a matrix is not positive definite (a pivot ≤ 0 or not finite).
+        When a matrix is not positive definite (a pivot ≤ 0 or not finite), unless
+        ``semidefinite``.
     """
     q = M.shape[-1]
     L = np.zeros_like(M)
     for j in range(q):
         acc = M[..., j, j] - sum(L[..., j, k] ** 2 for k in range(j))
-        if not np.all(acc > 0):
+        if semidefinite:
+            acc = np.maximum(acc, 0.0)
+        elif not np.all(acc > 0):
             raise np.linalg.LinAlgError("Matrix is not positive definite")
         L[..., j, j] = np.sqrt(acc)
+        safe = np.where(L[..., j, j] > 0, L[..., j, j], 1.0)
         for i in range(j + 1, q):
             acc = M[..., i, j] - sum(L[..., i, k] * L[..., j, k] for k in range(j))
-            L[..., i, j] = acc / L[..., j, j]
+            L[..., i, j] = np.where(L[..., j, j] > 0, acc / safe, 0.0)
     return L
 
 

@@ -77,3 +77,11 @@ def test_small_cholesky_is_numpys_and_rejects_an_indefinite_block():
     M[2] = -np.eye(3)
     with pytest.raises(np.linalg.LinAlgError):
         small_cholesky(M)
+
+
+def test_semidefinite_cholesky_gives_a_zero_column_at_a_unit_correlation():
+    corr = np.array([[[1.0, 0.3], [0.3, 1.0]], [[1.0, 1.0], [1.0, 1.0]]])  # (2, 2, 2)
+    L = small_cholesky(corr, semidefinite=True)
+    np.testing.assert_allclose(L[0], np.linalg.cholesky(corr[0]), rtol=1e-14)
+    np.testing.assert_array_equal(L[1], [[1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(L @ np.swapaxes(L, 1, 2), corr, atol=1e-15)

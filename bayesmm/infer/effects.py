@@ -16,7 +16,7 @@ from ..build.collapsed import flat_index
 from ..covariance import lambda_from_theta
 from ..design import Design, FactorDesign
 from ..families import Family
-from ..normal_equations import backward, normal_equations, whitened
+from ..normal_equations import backward, normal_equations, small_cholesky, whitened
 from ..suffstats import SuffStats
 
 __all__ = ["ResidualStats", "aux_draws", "conditional_cov", "draw_beta", "draw_effects",
@@ -80,7 +80,7 @@ def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
         idx = np.array(block.cols)
         if block.kind == "corr":
             corr = posterior[f"{factor.label}_corr"].values.reshape(C * D, idx.size, idx.size)
-            lc = np.linalg.cholesky(corr + 1e-12 * np.eye(idx.size))  # (S, k, k)
+            lc = small_cholesky(corr, semidefinite=True)  # (S, k, k)
             s = sd[:, k : k + idx.size]
             chol[:, idx[:, None], idx[None, :]] = s[:, :, None] * lc
             k += idx.size
