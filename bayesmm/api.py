@@ -27,11 +27,13 @@ from .results import MixedLMPointResults, MixedLMResults
 from .spec import ModelSpec, Recipe, RETerm, spec_from_formula
 from .statsmodels_fit import FreePattern, check_fit_options, free_design, theta_in
 from .suffstats import SuffStats, suff_stats
+from .vc_arrays import vc_columns
 
 __all__ = ["MixedLM", "mixedlm"]
 
 _METHODS = ("nuts", "reml", "ml", "map")
 RE_PREFIX = "__re__"
+VC_PREFIX = "__vc__"
 
 
 def _prior_json(priors: Mapping[str, object] | None) -> dict[str, list]:
@@ -51,17 +53,22 @@ def _as_frame(values: Any, names: tuple[str, ...], prefix: str = "") -> pd.DataF
 
 
 def _array_recipe(endog: Any, exog: Any, groups: Any, exog_re: Any, design: Design,
-                  priors: Mapping[str, object] | None) -> Recipe:
+                  priors: Mapping[str, object] | None,
+                  exog_vc: dict[str, np.ndarray] | None = None) -> Recipe:
     """Recipe of the direct API: the arrays as columns of one DataFrame."""
-    znames = design.factors[0].znames
+    factor = design.factors[0]
+    znames = tuple(factor.znames[c] for b in factor.blocks if b.kind != "vc" for c in b.cols)
     parts = [_as_frame(endog, (design.response,)), _as_frame(exog, design.xnames)]
     if exog_re is not None:
         parts.append(_as_frame(exog_re, znames, RE_PREFIX))
+    vc_cols = {name: [f"{VC_PREFIX}{name}[{j}]" for j in range(cols.shape[1])]
+               for name, cols in (exog_vc or {}).items()}
+    parts += [pd.DataFrame(cols, columns=vc_cols[name]) for name, cols in (exog_vc or {}).items()]
     frame = pd.concat(parts, axis=1)
     frame["__groups__"] = np.asarray(groups).ravel()
     kwargs = {"endog": design.response, "exog": list(design.xnames),
               "exog_re": None if exog_re is None else [RE_PREFIX + z for z in znames],
-              "priors": _prior_json(priors)}
+              "exog_vc": vc_cols or None, "priors": _prior_json(priors)}
     return Recipe("arrays", kwargs, frame)
 
 
@@ -78,6 +85,10 @@ class MixedLM(LikelihoodMethods):
         Group label of every row.
     exog_re : array_like, optional
         Random-effects design; a random intercept when omitted.
+    exog_vc : dict or VCSpec, optional
+        statsmodels' variance components: ``{name: {group: matrix}}`` (each group's rows in
+        data order), a ``VCSpec``, or ``{name: (N, k) array}``; every column is an
+        independent effect with the component's one variance (``name Var``).
     priors : Mapping, optional
         Prior overrides (see :attr:`priors`).
 
@@ -92,18 +103,22 @@ class MixedLM(LikelihoodMethods):
         exog: Any,
         groups: Any,
         exog_re: Any = None,
+        exog_vc: Any = None,
         *,
         priors: Mapping[str, object] | None = None,
     ) -> None:
-        design = design_from_arrays(endog, exog, groups, exog_re)
-        expr = " + ".join(design.factors[0].znames)
+        vc = None if exog_vc is None else vc_columns(exog_vc, np.asarray(groups))
+        design = design_from_arrays(endog, exog, groups, exog_re, exog_vc=vc)
+        factor = design.factors[0]
+        re_cols = [factor.znames[c] for b in factor.blocks if b.kind != "vc" for c in b.cols]
+        expr = " + ".join(re_cols)
         spec = ModelSpec(
             response=design.response,
             fixed=f"{design.response} ~ 0 + {' + '.join(design.xnames)}",
-            re_terms=(RETerm(expr, "Group", len(design.factors[0].znames) > 1, "Group"),),
+            re_terms=(RETerm(expr, "Group", len(re_cols) > 1, "Group"),),
         )
         self._init(spec, design, priors)
-        self.recipe = _array_recipe(endog, exog, groups, exog_re, design, priors)
+        self.recipe = _array_recipe(endog, exog, groups, exog_re, design, priors, vc)
 
     def _init(self, spec: ModelSpec, design: Design, priors: Mapping[str, object] | None
               ) -> None:

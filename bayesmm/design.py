@@ -490,9 +490,12 @@ def _as_2d(values: object, argument: str, prefix: str) -> tuple[np.ndarray, tupl
 
 def design_from_arrays(
     endog: object, exog: object, groups: object, exog_re: object | None = None,
-    group_label: str = "Group",
+    group_label: str = "Group", exog_vc: dict[str, np.ndarray] | None = None,
 ) -> Design:
-    """Design of statsmodels' direct API ``MixedLM(endog, exog, groups, exog_re)``.
+    """Design of statsmodels' direct API ``MixedLM(endog, exog, groups, exog_re, exog_vc)``.
+
+    ``exog_vc`` holds each variance component's (N, k) columns (``vc_arrays.vc_columns``):
+    independent effects with one variance per component, as statsmodels'.
 
     Raises
     ------
@@ -517,11 +520,20 @@ def design_from_arrays(
             )
     if n == 0:
         raise DataError("endog: empty (0 rows); pass data with rows.")
+    if exog_re is None and exog_vc:  # statsmodels: no random intercept beside components
+        Z, znames = np.zeros((X.shape[0], 0)), ()
+    re_q = Z.shape[1]
+    vc_blocks = []
+    for component, cols in (exog_vc or {}).items():
+        start = Z.shape[1]
+        Z = np.column_stack([Z, cols])  # (N, q + k)
+        znames = (*znames, *(f"{component}[{j}]" for j in range(cols.shape[1])))
+        vc_blocks.append(CovBlock("vc", tuple(range(start, Z.shape[1])), component))
     values = np.column_stack([y, X, Z])  # (N, 1 + p + q)
     if np.isinf(values).any():
         rows = np.flatnonzero(np.isinf(values).any(axis=1))
         raise DataError(
-            f"endog/exog/exog_re: infinite values in {rows.size} row(s) (positions "
+            f"endog/exog/exog_re/exog_vc: infinite values in {rows.size} row(s) (positions "
             f"{rows[:5].tolist()}{', …' if rows.size > 5 else ''}). An infinite value is not "
             "missing data (NaN rows are dropped with a count); replace it, or set it to NaN "
             "to drop the row."
@@ -538,8 +550,8 @@ def design_from_arrays(
     factor = FactorDesign(
         name=group_label, label=group_label, codes=codes, levels=levels, Z=Z[keep],
         znames=znames,
-        blocks=(CovBlock("corr", tuple(range(len(znames))), group_label),)
-        if len(znames) > 1 else (CovBlock("diag", (0,), znames[0]),),
+        blocks=((CovBlock("corr", tuple(range(re_q)), group_label),) if re_q > 1
+                else (CovBlock("diag", (0,), znames[0]),) if re_q else ()) + tuple(vc_blocks),
     )
     _check_identifiable(factor, X.shape[0])
     return Design(y=y[keep, 0], X=X, xnames=xnames, response=name, factors=(factor,),

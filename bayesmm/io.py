@@ -61,8 +61,10 @@ def load(path: str | os.PathLike) -> MixedLMResults:
             re_cols = kwargs["exog_re"]
             exog_re = None if re_cols is None else data[re_cols].rename(
                 columns=lambda c: c.removeprefix(RE_PREFIX))
+            exog_vc = {name: data[cols].to_numpy()
+                       for name, cols in (kwargs.get("exog_vc") or {}).items()}
             model = MixedLM(data[kwargs["endog"]], data[kwargs["exog"]], data["__groups__"],
-                            exog_re, priors=priors)
+                            exog_re, exog_vc or None, priors=priors)
     reml = None
     if recipe["reml"]:
         method = default_point_method(model.design)

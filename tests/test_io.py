@@ -10,11 +10,14 @@ from tests.conftest import NBA
 FAST = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 12}
 
 
-@pytest.mark.parametrize("api", ["formula-array-groups", "arrays"])
+@pytest.mark.parametrize("api", ["formula-array-groups", "arrays", "arrays-vc"])
 def test_save_load_round_trip(tmp_path, api):
+    X = pd.DataFrame({"const": 1.0, "Minutes": NBA["Minutes"].astype(float)})
     if api == "arrays":
-        X = pd.DataFrame({"const": 1.0, "Minutes": NBA["Minutes"].astype(float)})
         model = bmm.MixedLM(NBA["Points"], X, NBA["Team"])
+    elif api == "arrays-vc":  # a variance component of per-team matrices (statsmodels' dict)
+        minutes = {t: (f["Minutes"].to_numpy() / 40.0)[:, None] for t, f in NBA.groupby("Team")}
+        model = bmm.MixedLM(NBA["Points"], X, NBA["Team"], exog_vc={"minutes": minutes})
     else:
         model = bmm.mixedlm("Points ~ Minutes", NBA, groups=NBA["Team"].to_numpy())
     res = model.fit(**FAST)

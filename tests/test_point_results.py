@@ -379,3 +379,44 @@ def test_fit_regularized_without_penalty_is_the_fit_and_checks_its_arguments():
             model.fit_regularized(alpha=alpha)
     with pytest.raises(bmm.SpecificationError, match="method: fit_regularized takes 'l1'"):
         model.fit_regularized(method="l2", alpha=1.0)
+
+
+def test_exog_vc_in_every_format_equals_statsmodels_variance_components():
+    from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams, VCSpec
+
+    endog, exog, groups, exog_re = _independent_slopes()
+    labels = sorted(set(groups))
+    by_group = {name: {g: exog_re[groups == g, j:j + 1] for g in labels}
+                for j, name in enumerate("ab")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels deprecates the dict format
+        sm = MixedLM(endog, exog, groups, exog_vc=by_group).fit(
+            method=["bfgs"], gtol=1e-12, maxiter=2000)
+    spec = VCSpec(["a", "b"], [["a"], ["b"]],
+                  [[by_group[n][g] for g in labels] for n in "ab"])
+    rows = {"a": exog_re[:, :1], "b": exog_re[:, 1]}
+    fits = [bmm.MixedLM(endog, exog, groups, exog_vc=vc).fit(reml=True)
+            for vc in (by_group, spec, rows)]
+    for res in fits:
+        assert list(res.params.index) == ["x1", "a Var", "b Var"]
+        assert res.llf == pytest.approx(sm.llf, abs=1e-8)
+        np.testing.assert_allclose(res.params, sm.params, rtol=1e-6)
+        np.testing.assert_allclose(res.bse, sm.bse, rtol=1e-5)
+    # the same model as independent random slopes (statsmodels' test_vcomp_1)
+    free = MixedLMParams.from_components(np.ones(1), np.eye(2))
+    slopes = bmm.MixedLM(endog, exog, groups, exog_re).fit(reml=True, free=free)
+    assert slopes.llf == pytest.approx(fits[0].llf, abs=1e-8)
+    np.testing.assert_allclose(np.diag(slopes.cov_re), fits[0].vcomp, rtol=1e-6)
+
+
+def test_exog_vc_errors_name_the_component_and_group():
+    endog, exog, groups, exog_re = _independent_slopes()
+    labels = sorted(set(groups))
+    missing = {"a": {g: exog_re[groups == g, :1] for g in labels[1:]}}
+    with pytest.raises(bmm.DataError, match="exog_vc: component 'a' has no matrix for group"):
+        bmm.MixedLM(endog, exog, groups, exog_vc=missing)
+    short = {"a": {g: exog_re[groups == g, :1][:3] for g in labels}}
+    with pytest.raises(bmm.DataError, match="exog_vc: component 'a', group 0.0: 3 rows"):
+        bmm.MixedLM(endog, exog, groups, exog_vc=short)
+    with pytest.raises(bmm.SpecificationError, match="exog_vc: expected"):
+        bmm.MixedLM(endog, exog, groups, exog_vc=[1, 2])
