@@ -269,7 +269,8 @@ def group_labels(data: pd.DataFrame, factor: str) -> pd.Series:
             )
     if len(cols) == 1:
         return data[cols[0]]
-    return data[cols].astype(str).agg(":".join, axis=1)
+    first, *rest = (data[c].astype(str) for c in cols)
+    return first.str.cat(list(rest), sep=":")
 
 
 def _group_codes(data: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[Any, ...]]:

@@ -1,4 +1,4 @@
-"""statsmodels' model likelihood methods: loglike, score, hessian and fit_regularized.
+"""statsmodels' model methods: loglike, score, hessian, predict and fit_regularized.
 
 Mixed into :class:`~bayesmm.api.MixedLM`, which provides the design, the statistics and
 ``fit``. Parameters are in a point fit's :attr:`~MixedLMPointResults.params` layout.
@@ -144,6 +144,24 @@ class LikelihoodMethods:
         _, _, theta = self._packed(x, "hessian")
         singular = bool(np.any(theta[self.stats.tmap.on_diagonal] < 1e-8))
         return params_hessian(lambda v: self.score(v, reml), x), singular
+
+    def predict(self, params: pd.Series | np.ndarray, exog: np.ndarray | None = None
+                ) -> np.ndarray:
+        """Return statsmodels' ``predict(params, exog)``: the fixed-effects mean ``Xβ``.
+
+        ``params`` holds the fixed effects first (a point fit's :attr:`params`, or β
+        alone); ``exog`` defaults to the model's rows. The random effects are not included
+        (a results object's ``predict`` adds them).
+        """
+        X = self.design.X if exog is None else np.asarray(exog, dtype=float)
+        X = X[:, None] if X.ndim == 1 else X
+        k_fe = len(self.design.xnames)
+        values = np.asarray(params, dtype=float).ravel()
+        if values.size < k_fe or X.shape[1] != k_fe:
+            raise SpecificationError(
+                f"params/exog: expected at least {k_fe} parameters (the fixed effects first) "
+                f"and exog with {k_fe} columns; received {values.size} and shape {X.shape}.")
+        return X @ values[:k_fe]  # (n,)
 
     def fit_regularized(self, start_params: pd.Series | np.ndarray | None = None,
                         method: str = "l1", alpha: float | np.ndarray = 0.0,

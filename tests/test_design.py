@@ -83,3 +83,10 @@ def test_direct_api_names_from_pandas():
     d = design_from_arrays(pd.Series([1.0, 2, 3, 5], name="y1"), X, ["a", "a", "b", "b"])
     assert d.response == "y1" and d.xnames == ("const", "x")
     assert d.factors[0].levels == ("a", "b")
+
+
+def test_interaction_grouping_labels_join_the_columns():
+    from bayesmm.design import group_labels
+
+    frame = pd.DataFrame({"a": [1, 2, 1], "b": ["x", "y", "y"]})
+    assert group_labels(frame, "a:b").tolist() == ["1:x", "2:y", "1:y"]

@@ -420,3 +420,15 @@ def test_exog_vc_errors_name_the_component_and_group():
         bmm.MixedLM(endog, exog, groups, exog_vc=short)
     with pytest.raises(bmm.SpecificationError, match="exog_vc: expected"):
         bmm.MixedLM(endog, exog, groups, exog_vc=[1, 2])
+
+
+def test_model_predict_is_statsmodels_fixed_effects_mean(dietox):
+    sm_model = smf.mixedlm("Weight ~ Time", dietox, groups="Pig")
+    model = bmm.mixedlm("Weight ~ Time", dietox, groups="Pig")
+    res = model.fit(reml=True)
+    np.testing.assert_allclose(model.predict(res.params), sm_model.predict(res.params.to_numpy()),
+                               rtol=1e-14)
+    new = np.array([[1.0, 2.0], [1.0, 5.5]])
+    np.testing.assert_allclose(model.predict(res.fe_params, new), new @ res.fe_params.to_numpy())
+    with pytest.raises(bmm.SpecificationError, match="params/exog: expected at least 2"):
+        model.predict([1.0])
