@@ -266,6 +266,10 @@ def test_free_identity_fits_statsmodels_independent_random_effects(reml):
     np.testing.assert_allclose(res.cov_re, sm.cov_re, rtol=1e-5, atol=1e-12)
     assert res.cov_re.to_numpy()[0, 1] == 0.0
     assert res.scale == pytest.approx(sm.scale, rel=1e-5)
+    # a start in the model's full layout (a nonzero covariance) is moved into the blocks
+    start = model.fit(reml=reml).params
+    again = model.fit(reml=reml, free=free, start_params=start)
+    assert again.llf == pytest.approx(res.llf, abs=1e-8)
     # the same model as uncorrelated effects written in the formula
     frame = pd.DataFrame({"y": endog, "x": exog[:, 0], "z0": exog_re[:, 0],
                           "z1": exog_re[:, 1], "g": groups})
