@@ -14,9 +14,11 @@ from the dimension lengths it reads), not by one point's shapes as PyMC's
 ``join_nonshared_inputs`` does: a mixture's graph is then the same for every number of
 components, and one compilation serves K = 2, 3, 4, … (galaxies: 15–20 s saved per new K).
 
-Compiled functions are kept by a key that hashes the joined graph (every node, every
-constant, every input's name): in memory for the session, and pickled into PyTensor's
-``compiledir`` (under ``bayesmm/``) for later processes; an unreadable file is recompiled.
+Compiled functions are kept by a key that hashes the joined graph (every node and every
+constant; variable names are replaced by their order of appearance, so a factor's label does
+not make a new structure, and the data are bound by position): in memory for the session,
+and pickled into PyTensor's ``compiledir`` (under ``bayesmm/``) for later processes; an
+unreadable file is recompiled.
 With ``mode="NUMBA"``, PyTensor also caches the generated machine code on disk, which a cold
 first compile of the marginal graph takes 40–50 s to build.
 """
@@ -42,10 +44,10 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import Constant
+from pytensor.graph.basic import Constant, clone_get_equiv
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.rewriting.utils import rewrite_graph
-from pytensor.graph.traversal import graph_inputs
+from pytensor.graph.traversal import ancestors, graph_inputs
 
 __all__ = ["CompiledDensity", "compile_density", "density_key"]
 
@@ -102,8 +104,25 @@ class CompiledDensity:
                 for n, v, s in zip(self.names, values, self.shapes, strict=True)}
 
 
+def _canonical(graphs: list) -> list:
+    """Copy ``graphs``, renaming their named variables by order of appearance.
+
+    Names carry no structure (a factor's label: ``Subject_sd`` or ``county_sd``), so graphs
+    that differ only in them get one key and share one compiled function; the data are
+    bound by position (:func:`_shared_list`), never by name.
+    """
+    equiv = clone_get_equiv(list(graph_inputs(graphs)), graphs, copy_inputs=True,
+                            copy_orphans=True)
+    clones = [equiv[g] for g in graphs]
+    for i, var in enumerate(ancestors(clones)):
+        if var.name is not None:
+            var.name = f"v{i}"
+    return clones
+
+
 def density_key(graphs: list, mode: str) -> str:
-    """Hash of graphs of the flat vector: every node, every input's name, every constant."""
+    """Hash of graphs of the flat vector: every node, every constant, names canonicalised."""
+    graphs = _canonical(graphs)
     text = io.StringIO()
     pytensor.dprint(graphs, file=text, print_type=True)
     h = hashlib.sha256(text.getvalue().encode())
@@ -143,23 +162,26 @@ def _join(model: pm.Model, outputs: list, x: pytensor.Variable) -> list:
 
 @dataclass(frozen=True, eq=False)
 class _Functions:
-    """What the caches keep: the compiled functions and their data arguments' names."""
+    """What the caches keep: the compiled functions and their data arguments' positions.
+
+    ``data_positions[i]`` is the position, in :func:`_shared_list` of the density and trace
+    graphs, of the shared variable passed as the i-th data argument.
+    """
 
     logp_dlogp: object
     expand: object
-    data_names: tuple[str, ...]
+    data_positions: tuple[int, ...]
 
 
 _MEMORY: OrderedDict[str, _Functions] = OrderedDict()
 
 
-def _shared_inputs(graphs: list) -> dict[str, SharedVariable]:
-    """Collect the shared variables the graphs read (data containers, dimension lengths)."""
-    shared = [v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)]
-    named = {v.name: v for v in shared}
-    if None in named or len(named) != len(shared):
-        raise ValueError(f"shared inputs need distinct names: {[v.name for v in shared]}")
-    return named
+def _shared_list(graphs: list) -> list[SharedVariable]:
+    """List the shared variables the graphs read (data containers, dimension lengths).
+
+    The order is the graph traversal's, so graphs of one structure list them alike.
+    """
+    return list(dict.fromkeys(v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)))
 
 
 def _compile(model: pm.Model, logp: pytensor.Variable, trace: list, x: pytensor.Variable,
@@ -167,14 +189,18 @@ def _compile(model: pm.Model, logp: pytensor.Variable, trace: list, x: pytensor.
     """Compile ``[logp, dlogp]`` and ``trace``, graphs of the flat ``x``, as f(x, *data)."""
     (dlogp,) = _join(model, [model.dlogp()], x)  # (n,): per value variable, as PyMC orders it
     outputs = [logp, dlogp, *trace]
-    shared = list(_shared_inputs(outputs).values())
-    data = [v.type(name=v.name) for v in shared]
+    shared = _shared_list(outputs)
+    known = _shared_list([logp, *trace])
+    if any(v not in known for v in shared):
+        raise ValueError("the gradient reads a shared variable the density does not: "
+                         f"{[v.name for v in shared if v not in known]}")
+    data = [v.type(name=f"data{i}") for i, v in enumerate(shared)]
     outputs = graph_replace(outputs, dict(zip(shared, data, strict=True)), strict=False)
     inputs = [x, *data]
     kw = {"mode": mode, "on_unused_input": "ignore"}
     return _Functions(pm.pytensorf.compile(inputs, outputs[:2], **kw),
                       pm.pytensorf.compile(inputs, outputs[2:], **kw),
-                      tuple(v.name for v in shared))
+                      tuple(known.index(v) for v in shared))
 
 
 def _cache_dir() -> Path:
@@ -231,8 +257,8 @@ def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
     while len(_MEMORY) > MEMORY_SLOTS:
         _MEMORY.popitem(last=False)
     x0 = np.concatenate([np.ravel(point[v.name]) for v in model.value_vars]).astype(float)
-    shared = _shared_inputs([logp, *trace])
-    values = tuple(np.asarray(shared[n].get_value()) for n in functions.data_names)
+    shared = _shared_list([logp, *trace])
+    values = tuple(np.asarray(shared[i].get_value()) for i in functions.data_positions)
     names = tuple(v.name for v in model.unobserved_RVs)
     logp_dlogp, expand = (_reentrant(f, mode) for f in (functions.logp_dlogp, functions.expand))
     with _quiet_numba(mode):  # Numba compiles (or loads its cache) on the first call

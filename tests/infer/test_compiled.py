@@ -71,6 +71,9 @@ def test_key_changes_with_structure(sleep):
 
     base = key(_model(sleep))
     assert base == key(_model(sleep, scale=2.0))
+    # a factor's label is a name, not structure
+    assert base == key(_model(sleep.rename(columns={"Subject": "Person"}),
+                              formula="Reaction ~ Days + (Days | Person)"))
     assert base != key(_model(sleep, formula="Reaction ~ Days + (Days || Subject)"))
     assert base != key(_model(sleep, formula="Reaction ~ 1 + (Days | Subject)"))
 
@@ -157,3 +160,24 @@ def test_one_function_serves_every_number_of_components(data, monkeypatch):
         monkeypatch.setattr(compiled, "_load", lambda path: pytest.fail("read the disk"))
     assert densities[0].logp_dlogp is densities[1].logp_dlogp
     assert densities[1].trace_point(densities[1].x0)["w"].shape == (4,)
+
+
+def test_models_differing_only_in_names_share_one_function_bound_by_position(sleep,
+                                                                            monkeypatch):
+    # another factor label, response and predictor name: the same compiled function, with
+    # each model's own data in the same argument positions; both equal PyMC's density
+    renamed = sleep.rename(columns={"Subject": "Person", "Reaction": "ms", "Days": "d"})
+    a = _model(sleep)
+    b = build_marginal(*(lambda m: (m.design, m.priors, m.stats))(
+        bmm.mixedlm("ms ~ d + (d | Person)", renamed.assign(ms=renamed["ms"] * 2.0))))
+    da = compile_density(a)
+    monkeypatch.setattr(compiled, "_compile", lambda *args: pytest.fail("compiled again"))
+    db = compile_density(b)
+    assert db.logp_dlogp is da.logp_dlogp
+    assert "Person_sd" in db.names and "Subject_sd" in da.names
+    for density, model in ((da, a), (db, b)):
+        ref = _reference(model)
+        for x in _points(density, seed=2):
+            np.testing.assert_allclose(density.logp_grad(x)[0], ref(x)[0], rtol=1e-10)
+            np.testing.assert_allclose(density.logp_grad(x)[1], ref(x)[1], rtol=1e-8,
+                                       atol=1e-10)
