@@ -1,4 +1,4 @@
-"""The command line: ``bayesmm fit DATA.csv FORMULA ...`` and ``bayesmm demo``."""
+"""The command line: ``bayesmm fit DATA.csv FORMULA ...``, ``bayesmm demo``, ``bayesmm warmup``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayesmm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="fit a simulated growth-curve model and print the summary")
+    sub.add_parser("warmup", help="compile the common model structures once (random "
+                   "intercepts or intercepts and slopes, 1-3 fixed effects)")
     fit = sub.add_parser("fit", help="fit a mixed model to a CSV file and print the summary")
     fit.add_argument("data", help="CSV file (Rdatasets' 'rownames' column is dropped)")
     fit.add_argument("formula", help="e.g. 'Reaction ~ Days + (Days | Subject)'")
@@ -92,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             demo()
+        elif args.command == "warmup":
+            from .warmup import warmup
+
+            warmup(report=print)
         else:
             _fit(args)
     except BayesMMError as exc:
