@@ -57,7 +57,7 @@ def _array_recipe(endog: Any, exog: Any, groups: Any, exog_re: Any, design: Desi
                   exog_vc: dict[str, np.ndarray] | None = None) -> Recipe:
     """Recipe of the direct API: the arrays as columns of one DataFrame."""
     factor = design.factors[0]
-    znames = tuple(factor.znames[c] for b in factor.blocks if b.kind != "vc" for c in b.cols)
+    znames = tuple(factor.znames[c] for c in factor.re_cols)
     parts = [_as_frame(endog, (design.response,)), _as_frame(exog, design.xnames)]
     if exog_re is not None:
         parts.append(_as_frame(exog_re, znames, RE_PREFIX))
@@ -110,7 +110,7 @@ class MixedLM(LikelihoodMethods):
         vc = None if exog_vc is None else vc_columns(exog_vc, np.asarray(groups))
         design = design_from_arrays(endog, exog, groups, exog_re, exog_vc=vc)
         factor = design.factors[0]
-        re_cols = [factor.znames[c] for b in factor.blocks if b.kind != "vc" for c in b.cols]
+        re_cols = [factor.znames[c] for c in factor.re_cols]
         expr = " + ".join(re_cols)
         spec = ModelSpec(
             response=design.response,

@@ -93,6 +93,11 @@ class FactorDesign:
         """Number of random-effect columns per group."""
         return self.Z.shape[1]
 
+    @property
+    def re_cols(self) -> list[int]:
+        """Columns that are random effects proper (not variance components), block by block."""
+        return [c for b in self.blocks if b.kind != "vc" for c in b.cols]
+
 
 @dataclass(frozen=True, eq=False)
 class Design:

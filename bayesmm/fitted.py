@@ -53,12 +53,6 @@ def base_header(design: Design, method: str, scale: float, llf: str, converged: 
     return left + right
 
 
-def _re_columns(design: Design) -> list[int]:
-    """Columns of the first factor that are random effects proper (not variance components)."""
-    factor = design.factors[0]
-    return [c for b in factor.blocks if b.kind != "vc" for c in b.cols]
-
-
 def effects_frames(design: Design, effects: list[np.ndarray]) -> dict:
     """Statsmodels' ``random_effects``: dict level → Series (one factor); else factor → frame."""
     if len(design.factors) == 1:
@@ -91,6 +85,6 @@ class FittedModel:
 
     def _cov_re_frame(self, psi: np.ndarray) -> pd.DataFrame:
         """Ψ of the first factor's random effects (without variance components)."""
-        cols = _re_columns(self.design)
+        cols = self.design.factors[0].re_cols
         names = [re_names(self.design.factors[0], False)[c] for c in cols]
         return pd.DataFrame(psi[np.ix_(cols, cols)], index=names, columns=names)

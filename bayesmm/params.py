@@ -45,7 +45,7 @@ def cov_params(design: Design) -> list[CovParam]:
     # slopes are prefixed with their factor's label when several factors have columns of
     # their own; factors holding only variance components (statsmodels' vc_formula, nested
     # by bayesmm.nesting) are named by the component and keep statsmodels' unprefixed rows
-    prefix = sum(any(b.kind != "vc" for b in f.blocks) for f in design.factors) > 1
+    prefix = sum(bool(f.re_cols) for f in design.factors) > 1
     for k, factor in enumerate(design.factors):
         names = re_names(factor, prefix)
         for block in factor.blocks:

@@ -107,7 +107,7 @@ def _split_blocks(factor: FactorDesign, labels: np.ndarray) -> tuple[CovBlock, .
         When a class joins columns the model keeps independent.
     """
     re_blocks = [b for b in factor.blocks if b.kind != "vc"]
-    re_cols = sorted(c for b in re_blocks for c in b.cols)
+    re_cols = sorted(factor.re_cols)
     label = dict(zip(re_cols, labels, strict=True))
     owner = {c: i for i, b in enumerate(re_blocks) for c in b.cols}
     if any(len({owner[c] for c in re_cols if label[c] == k}) > 1 for k in set(labels)):
@@ -160,7 +160,7 @@ def free_design(design: Design, stats: SuffStats, free: object
             f"free: variance components cannot be held; vcomp must be ones; received "
             f"{vcomp.tolist()}.")
     (factor,) = design.factors
-    q = sum(len(b.cols) for b in factor.blocks if b.kind != "vc")
+    q = len(factor.re_cols)
     pattern = np.atleast_2d(np.asarray(free.cov_re, dtype=float))
     if pattern.shape != (q, q):
         raise SpecificationError(
