@@ -6,7 +6,6 @@ factor keeps an ``N x q`` block ``Z`` and integer group codes.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from formulae.scanner import ScanError
 
 from .errors import DataError, FormulaError, describe
 from .families import GAUSSIAN, Family, get_family
+from .formula_tokens import names as formula_names
 from .moments import DataMoments, moments_of
 from .nesting import nest_indicator_components
 from .spec import ModelSpec, RETerm, parse_lme4
@@ -29,7 +29,6 @@ __all__ = ["CovBlock", "Design", "FactorDesign", "MissingDataWarning", "complete
            "reject_infinite",
            "design_columns", "group_labels", "make_design"]
 
-_IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
 
 class MissingDataWarning(UserWarning):
@@ -178,7 +177,7 @@ def _used_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
     """Column names referred to by any formula of ``spec``."""
     texts = [spec.fixed] + [t.expr for t in spec.re_terms]
     texts += [vc.formula for t in spec.re_terms for vc in t.vc]
-    names = {tok for text in texts for tok in _IDENT.findall(text)}
+    names = set().union(*(formula_names(text) for text in texts))
     for term in spec.re_terms:
         names.update(term.factor.split(":"))
     names.update(c for c in (spec.trials, spec.offset) if c)

@@ -10,7 +10,6 @@ This module supplies :class:`Poly` and collects the caller's names.
 
 from __future__ import annotations
 
-import re
 import sys
 import types
 from collections.abc import Iterable
@@ -18,9 +17,10 @@ from collections.abc import Iterable
 import numpy as np
 from formulae.categorical import ContrastMatrix, Encoding
 
+from .formula_tokens import names as formula_names
+
 __all__ = ["Poly", "caller_namespace"]
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ORDER_NAMES = (".Constant", ".Linear", ".Quadratic", ".Cubic")
 
 
@@ -70,7 +70,7 @@ def caller_namespace(texts: Iterable[str]) -> dict[str, object]:
     then its globals), plus :class:`Poly`. Plain values (arrays, numbers) are left out: a
     formula's variables are the data's columns.
     """
-    names = {tok for text in texts for tok in _IDENT.findall(text)}
+    names = {name.split(".")[0] for text in texts for name in formula_names(text)}  # np.log: np
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "bayesmm":
         frame = frame.f_back

@@ -19,6 +19,7 @@ from typing import Literal
 from .errors import FormulaError, SpecificationError, describe
 from .families import get_family
 from .formula_env import caller_namespace
+from .formula_tokens import Token, closing, split_top_level, tokenize
 
 __all__ = ["ModelSpec", "RETerm", "VCTerm", "parse_lme4", "spec_from_formula"]
 
@@ -114,56 +115,81 @@ class ModelSpec:
         return tuple(seen)
 
 
-def _split_top_level(text: str, sep: str) -> list[str]:
-    """Split ``text`` on ``sep`` occurring outside parentheses."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and text.startswith(sep, i):
-            parts.append(text[start:i])
-            start = i + len(sep)
-            i += len(sep)
-            continue
-        i += 1
-    parts.append(text[start:])
-    return parts
+def _text(formula: str, toks: tuple[Token, ...]) -> str:
+    """Return the source text the tokens span."""
+    return formula[toks[0].start: toks[-1].end] if toks else ""
 
 
-def _scan_bar_terms(rhs: str, formula: str) -> tuple[str, list[tuple[str, str]]]:
-    """Separate ``(expr | g)`` terms from the rest of a right-hand side.
+def _enclosed(piece: tuple[Token, ...]) -> bool:
+    """Whether the piece is one parenthesised group: its first '(' closes at its last token."""
+    return bool(piece) and piece[0].kind == "LEFT_PAREN" and closing(piece) == len(piece) - 1
+
+
+@dataclass(frozen=True)
+class _Bar:
+    """One ``(expr | factor)`` or ``(expr || factor)`` term as tokens of the formula."""
+
+    expr: tuple[Token, ...]
+    correlated: bool
+    factor: tuple[Token, ...]
+
+
+def _bar(formula: str, piece: tuple[Token, ...]) -> _Bar:
+    """Read one parenthesised bar term; raise unless it is ``(expr | factor)``."""
+    inner = piece[1:-1]
+    expr, *rest = split_top_level(inner, "PIPE")
+    pipe = len(expr)  # index of the first top-level '|' in inner
+    double = len(rest) >= 2 and not rest[0] and inner[pipe].end == inner[pipe + 1].start
+    factor = rest[1] if double else rest[0]
+    if not expr or not factor or len(rest) != (2 if double else 1):
+        raise FormulaError(
+            f"formula: random-effects term {_text(formula, piece)!r} must read "
+            f"'(expr | group)'; received {formula!r}."
+        )
+    return _Bar(expr, not double, factor)
+
+
+def _split_bars(formula: str, rhs: tuple[Token, ...]) -> tuple[str, list[_Bar]]:
+    """Separate ``(expr | g)`` terms from the rest of a right-hand side's tokens.
 
     Returns
     -------
     tuple
-        The fixed part and a list of ``(inner text, bar)`` with bar ``"|"`` or ``"||"``.
+        The fixed part's text and the bar terms in order.
     """
     fixed: list[str] = []
-    found: list[tuple[str, str]] = []
-    for piece in _split_top_level(rhs, "+"):
-        text = piece.strip()
-        if text.startswith("(") and text.endswith(")") and "|" in text:
-            depth = 0
-            for pos, ch in enumerate(text):
-                depth += ch == "("
-                depth -= ch == ")"
-                if depth == 0 and pos < len(text) - 1:
-                    break
-            else:
-                inner = text[1:-1]
-                bar = "||" if "||" in inner else "|"
-                found.append((inner, bar))
-                continue
-        if "|" in text:
+    bars: list[_Bar] = []
+    for piece in split_top_level(rhs, "PLUS"):
+        if not piece:
+            raise FormulaError(
+                f"formula: could not parse {formula!r}: a '+' has no term on one side; "
+                f"remove the '+' or add the term."
+            )
+        if not any(tok.kind == "PIPE" for tok in piece):
+            fixed.append(_text(formula, piece))
+            continue
+        if not _enclosed(piece):
             raise FormulaError(
                 f"formula: a random-effects term must be wrapped in parentheses, like "
-                f"'(1 + x | g)'; received {text!r} in {formula!r}. Add the parentheses."
+                f"'(1 + x | g)'; received {_text(formula, piece)!r} in {formula!r}. Add the "
+                f"parentheses."
             )
-        fixed.append(piece)
-    return "+".join(fixed), found
+        bars.append(_bar(formula, piece))
+    return " + ".join(fixed), bars
+
+
+def _nested(formula: str, bar: _Bar) -> list[RETerm]:
+    """lme4's ``(expr | a/b)``: one term per level of nesting, ``a`` then ``a:b``."""
+    levels = [lv[0].text[1:-1] if len(lv) == 1 and lv[0].kind == "BQNAME"  # `a b`: a b
+              else _text(formula, lv) for lv in split_top_level(bar.factor, "SLASH")]
+    if not all(levels):
+        raise FormulaError(
+            f"formula: nested grouping {_text(formula, bar.factor)!r} has an empty part in "
+            f"{formula!r}; write '(1 | a/b)'."
+        )
+    expr = _text(formula, bar.expr)
+    return [RETerm(expr=expr, factor=":".join(levels[: depth + 1]), correlated=bar.correlated)
+            for depth in range(len(levels))]
 
 
 def parse_lme4(formula: str) -> tuple[str, str, list[RETerm]]:
@@ -188,41 +214,28 @@ def parse_lme4(formula: str) -> tuple[str, str, list[RETerm]]:
         raise FormulaError(
             f"formula: expected a string like 'y ~ x'; received {describe(formula)}."
         )
-    if formula.count("~") != 1:
+    toks = tokenize(formula)
+    tildes = [i for i, tok in enumerate(toks) if tok.kind == "TILDE"]
+    if len(tildes) != 1:
         raise FormulaError(
             f"formula: expected exactly one '~' separating response and predictors; "
             f"received {formula!r}. Write it as 'y ~ x'."
         )
-    lhs, rhs = (s.strip() for s in formula.split("~"))
+    lhs, rhs = _text(formula, toks[: tildes[0]]), toks[tildes[0] + 1:]
     if not lhs or not rhs:
         side = "response (left of '~')" if not lhs else "predictors (right of '~')"
         raise FormulaError(
             f"formula: the {side} is empty in {formula!r}; write e.g. 'y ~ 1 + x'."
         )
-    if rhs.count("(") != rhs.count(")"):
+    n_open = sum(tok.kind == "LEFT_PAREN" for tok in rhs)
+    n_close = sum(tok.kind == "RIGHT_PAREN" for tok in rhs)
+    if n_open != n_close:
         raise FormulaError(
             f"formula: unbalanced parentheses in {formula!r} "
-            f"({rhs.count('(')} '(' and {rhs.count(')')} ')'). Close every '('."
+            f"({n_open} '(' and {n_close} ')'). Close every '('."
         )
-    fixed_rhs, bars = _scan_bar_terms(rhs, formula)
-    terms: list[RETerm] = []
-    for inner, bar in bars:
-        expr, _, factor = inner.partition(bar)
-        expr, factor = expr.strip(), factor.strip()
-        if not expr or not factor or "|" in factor:
-            raise FormulaError(
-                f"formula: random-effects term '({inner})' must read '(expr | group)'; "
-                f"received {formula!r}."
-            )
-        levels = [f.strip() for f in factor.split("/")]
-        if any(not lv for lv in levels):
-            raise FormulaError(
-                f"formula: nested grouping {factor!r} has an empty part in {formula!r}; "
-                f"write '(1 | a/b)'."
-            )
-        for depth in range(len(levels)):
-            name = ":".join(levels[: depth + 1])
-            terms.append(RETerm(expr=expr, factor=name, correlated=bar == "|"))
+    fixed_rhs, bars = _split_bars(formula, rhs)
+    terms = [term for bar in bars for term in _nested(formula, bar)]
     fixed_rhs = fixed_rhs.strip() or "1"
     return lhs, f"{lhs} ~ {fixed_rhs}", terms
 

@@ -54,3 +54,29 @@ def test_formula_errors_name_the_argument(formula, kwargs, error, fragment):
         spec_from_formula(formula, **kwargs)
     assert fragment in str(info.value)
     assert str(info.value).split(":")[0] in {"formula", "groups", "cov_re", "family", "re_formula"}
+
+
+def test_bar_terms_are_found_on_tokens_not_characters():
+    # a '|', '+', '/' or ')' inside a string literal or a back-quoted name is not structure
+    resp, fixed, terms = parse_lme4(
+        'y ~ C(f, levels=["a|b", "c)"]) + (1 + `x + z` || a/b) + (0 + x | `g/h`)')
+    assert fixed == 'y ~ C(f, levels=["a|b", "c)"])'
+    assert terms == [
+        RETerm("1 + `x + z`", "a", False),
+        RETerm("1 + `x + z`", "a:b", False),
+        RETerm("0 + x", "g/h", True),  # a grouping column's name, unquoted
+    ]
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g | h)", "y ~ x + (1 ||| g)",
+                                     "y ~ x + (1 | g)(1 | h)", "y ~ x + (1 | g):z"])
+def test_malformed_bar_terms_are_rejected(formula):
+    with pytest.raises(FormulaError, match="^formula: "):
+        parse_lme4(formula)
+
+
+def test_formula_names_skip_string_contents():
+    from bayesmm.formula_tokens import names
+
+    assert names('y ~ C(f, levels=["a", "b"]) + `my col` + np.log(x)') == {
+        "y", "C", "f", "levels", "my col", "np.log", "x"}
