@@ -11,7 +11,6 @@ with _warnings.catch_warnings():  # arviz 0.23 announces its 1.0 refactor once a
     import arviz  # noqa: F401
 
 from .api import MixedLM, mixedlm  # noqa: E402
-from .build.mixture import MixturePriors
 from .datasets import load_dataset, simulate_growth
 from .design import MissingDataWarning
 from .diagnostics import SamplingWarning
@@ -40,7 +39,6 @@ __all__ = [
     "MixedLMPointResults",
     "MixedLMResults",
     "MixtureModel",
-    "MixturePriors",
     "MixtureResults",
     "NotFittedError",
     "Prior",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Any
 
 import arviz as az
@@ -120,11 +119,12 @@ class MixedLM(LikelihoodMethods):
         self._init(spec, design, priors)
         self.recipe = _array_recipe(endog, exog, groups, exog_re, design, priors, vc)
 
-    def _init(self, spec: ModelSpec, design: Design, priors: Mapping[str, object] | None
-              ) -> None:
-        """Store the pipeline's first stages."""
+    def _init(self, spec: ModelSpec, design: Design, priors: Mapping[str, object] | None,
+              stats: SuffStats | None = None) -> None:
+        """Store the pipeline's first stages (``stats``: already reduced, e.g. by Dask)."""
         self.spec = spec
         self.design = design
+        self._stats = stats
         self._prior_overrides = dict(priors or {})
         resolve_priors(design, self._prior_overrides)  # validate now
 
@@ -197,8 +197,7 @@ class MixedLM(LikelihoodMethods):
         model = cls.__new__(cls)
         if is_dask_frame(data):
             design, stats = partitioned_design(spec, data)
-            model._init(spec, design, priors)
-            model.__dict__["stats"] = stats  # the cached property, computed by Dask
+            model._init(spec, design, priors, stats)  # reduced by Dask, partition by partition
             model.recipe = None  # the rows stay in the Dask frame: nothing to save
             return model
         model._init(spec, make_design(spec, data), priors)
@@ -209,10 +208,12 @@ class MixedLM(LikelihoodMethods):
         model.recipe = Recipe("formula", kwargs, data)
         return model
 
-    @cached_property
+    @property
     def stats(self) -> SuffStats:
-        """Sufficient statistics of the design."""
-        return suff_stats(self.design)
+        """Sufficient statistics of the design (reduced on first use, then kept)."""
+        if self._stats is None:
+            self._stats = suff_stats(self.design)
+        return self._stats
 
     @property
     def priors(self) -> dict[str, Prior]:

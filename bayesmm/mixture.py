@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +20,9 @@ from scipy.special import logsumexp
 from .build.mixture import (
     MixturePriors,
     build_mixture,
-    default_mixture_priors,
     mixture_initvals,
+    mixture_likelihood,
+    mixture_priors,
 )
 from .design import Design, fixed_design, make_design
 from .errors import DataError, FormulaError, SpecificationError, describe
@@ -70,15 +74,18 @@ class MixtureModel:
         Symmetric Dirichlet concentration (1, as brms).
     order : {"mu", "weights", "none"}
         Identifying constraint against label switching.
-    priors : MixturePriors, optional
-        Replaces the data-scaled defaults.
+    priors : dict, optional
+        Replaces data-scaled defaults by parameter name, as :func:`bayesmm.mixedlm`'s
+        ``priors=``: a coefficient's name (its prior is shared by the components; Normal),
+        ``"sigma"`` (every component's SD; HalfNormal) or ``"sd(Intercept|g)"`` (HalfNormal),
+        each a :class:`bayesmm.Prior` (see :func:`bayesmm.build.mixture.mixture_priors`).
     groups : str, optional
         Grouping column of a random intercept shared by every component (a latent-class
         mixed model); the same as adding ``(1 | g)`` to the formula.
     """
 
     def __init__(self, formula: str, data: pd.DataFrame, k: int = 2, alpha: float = 1.0,
-                 order: str = "mu", priors: MixturePriors | None = None,
+                 order: str = "mu", priors: Mapping[str, object] | None = None,
                  groups: str | None = None) -> None:
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
             raise SpecificationError(f"k: expected an integer ≥ 2; received {describe(k)}.")
@@ -99,12 +106,8 @@ class MixtureModel:
                 f"{self.design.response!r}; received {distinct} (a component on a single value "
                 "has SD 0). Use fewer components or check the response."
             )
-        if priors is not None and not isinstance(priors, MixturePriors):
-            raise SpecificationError(
-                f"priors: expected bmm.MixturePriors; received {describe(priors)}."
-            )
         self.k, self.order = int(k), order
-        self.priors = priors or default_mixture_priors(self.design, alpha)
+        self.priors: MixturePriors = mixture_priors(self.design, alpha, priors)
 
     def prior_predictive(self, draws: int = 500, random_seed: int | None = None
                          ) -> az.InferenceData:
@@ -178,8 +181,20 @@ class MixtureModel:
         return res
 
 
+@contextmanager
+def _no_blas_notice() -> Iterator[None]:
+    """Compile PyTensor's C functions without its notice that pip's PyTensor has no BLAS.
+
+    The likelihood's functions are elementwise over a few thousand draws; the notice (a
+    UserWarning on every process's first C compile) concerns large matrix products.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PyTensor could not link to a BLAS", UserWarning)
+        yield
+
+
 def mixture(formula: str, data: pd.DataFrame, k: int = 2, alpha: float = 1.0,
-            order: str = "mu", priors: MixturePriors | None = None,
+            order: str = "mu", priors: Mapping[str, object] | None = None,
             groups: str | None = None) -> MixtureModel:
     """Create a Gaussian mixture model (:class:`MixtureModel`'s parameters, spelled out)."""
     return MixtureModel(formula, data, k, alpha=alpha, order=order, priors=priors,
@@ -286,22 +301,16 @@ class MixtureResults:
     def pointwise_log_likelihood(self) -> xr.Dataset:
         """Log-likelihood of every fitted row per draw, log Σ_k w_k N(y_i | μ_ik, σ_k).
 
-        Given the row's group intercept in latent-class models, as PyMC computes it.
-        Returns the ``log_likelihood`` group of :attr:`idata` (chain, draw, obs).
+        Given the row's group intercept in latent-class models. PyMC's
+        ``compute_log_likelihood`` on the likelihood alone
+        (:func:`bayesmm.build.mixture.mixture_likelihood`). Returns the ``log_likelihood``
+        group of :attr:`idata` (chain, draw, obs).
         """
         if self.idata is None:
             raise SpecificationError("method: the pointwise log-likelihood needs a NUTS fit.")
-        d = self.design
-        ll = logsumexp(self._log_joint(d.X, d.y, self._offsets(None, d.n_obs)), axis=2)  # (S, N)
-        return self._by_row(ll)
-
-    def _by_row(self, values: np.ndarray) -> xr.Dataset:
-        """Per-draw, per-row values (S, N) as a Dataset of the response (chain, draw, obs)."""
-        post = self.idata.posterior  # type: ignore[union-attr]
-        C, D, n = post.sizes["chain"], post.sizes["draw"], self.design.n_obs
-        return xr.Dataset({self.design.response: (("chain", "draw", "obs"),
-                                                  values.reshape(C, D, n))},
-                          coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(n)})
+        with mixture_likelihood(self.design, self.k), _no_blas_notice():
+            return pm.compute_log_likelihood(az.InferenceData(posterior=self.idata.posterior),
+                                             extend_inferencedata=False, progressbar=False)
 
     def predict(self, data: pd.DataFrame | None = None) -> np.ndarray:
         """Posterior mean of E[y | x, g] = Σ_k w_k x β_k + b_g."""
@@ -408,21 +417,17 @@ class MixtureResults:
     def posterior_predictive(self, random_seed: int | None = None) -> az.InferenceData:
         """Return a new InferenceData: ``idata`` plus replicated responses.
 
-        Each replicate draws a component by weight, then its normal; ``idata`` itself is
+        Each replicate draws a component by weight, then its normal (PyMC's
+        ``sample_posterior_predictive`` of the ``NormalMixture``); ``idata`` itself is
         unchanged.
         """
         if self.idata is None:
             raise SpecificationError("method: posterior predictive draws need a NUTS fit.")
-        rng = np.random.default_rng(random_seed)
-        beta, sigma, w = self._draws()  # (S, K, p), (S, K), (S, K)
-        S, n = w.shape[0], self.design.n_obs
-        u = rng.random((S, n, 1))
-        comp = (u > np.cumsum(w, axis=1)[:, None, :]).sum(axis=2).clip(max=self.k - 1)  # (S, n)
-        mu = np.einsum("np,skp->snk", self.design.X, beta) + self._offsets(None, n)[:, :, None]
-        pick = np.take_along_axis(mu, comp[..., None], axis=2)[..., 0]
-        sd = np.take_along_axis(sigma[:, None, :].repeat(n, 1), comp[..., None], axis=2)[..., 0]
-        rep = pick + sd * rng.standard_normal((S, n))
-        return with_groups(self.idata, posterior_predictive=self._by_row(rep))
+        with mixture_likelihood(self.design, self.k), _no_blas_notice():
+            pp = pm.sample_posterior_predictive(
+                az.InferenceData(posterior=self.idata.posterior), random_seed=random_seed,
+                progressbar=False, return_inferencedata=True)
+        return with_groups(self.idata, posterior_predictive=pp.posterior_predictive)
 
     def loo(self, **kwargs: Any) -> az.ELPDData:
         """PSIS-LOO of the NUTS fit (for choosing K with :func:`arviz.compare`)."""

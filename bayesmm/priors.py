@@ -24,7 +24,7 @@ import pymc as pm
 from .design import Design, FactorDesign
 from .errors import SpecificationError, describe
 
-__all__ = ["Prior", "default_priors", "resolve_priors", "sd_key", "corr_key"]
+__all__ = ["Prior", "corr_key", "default_priors", "resolve_priors", "sd_key", "with_overrides"]
 
 _DISTS = ("Normal", "HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "StudentT",
           "Gamma", "LKJ")
@@ -148,14 +148,32 @@ def resolve_priors(design: Design, overrides: Mapping[str, object] | None) -> di
     SpecificationError
         For a key that names no parameter, or a malformed prior.
     """
-    priors = default_priors(design)
+    priors = with_overrides(default_priors(design), overrides)
+    _check_correlated_sds(design, priors)
+    return priors
+
+
+def with_overrides(defaults: Mapping[str, Prior], overrides: Mapping[str, object] | None
+                   ) -> dict[str, Prior]:
+    """Return ``defaults`` with the user's ``overrides`` (a :class:`Prior` or a tuple) applied.
+
+    Raises
+    ------
+    SpecificationError
+        For a key that names no parameter, or a malformed prior.
+    """
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise SpecificationError(
+            f"priors: expected a dict of parameter name to bmm.Prior, e.g. "
+            f"{{'sigma': bmm.Prior('HalfNormal', sigma=2.0)}}; received {describe(overrides)}."
+        )
+    priors = dict(defaults)
     for key, value in (overrides or {}).items():
         if key not in priors:
             raise SpecificationError(
                 f"priors: unknown parameter {key!r}; expected one of {list(priors)}."
             )
         priors[key] = _as_prior(key, value)
-    _check_correlated_sds(design, priors)
     return priors
 
 

@@ -11,9 +11,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
+from scipy.special import logsumexp  # noqa: E402
 
 import bayesmm as bmm  # noqa: E402
-from bayesmm.build.mixture import build_mixture, default_mixture_priors  # noqa: E402
+from bayesmm.build.mixture import build_mixture, mixture_priors  # noqa: E402
 
 NUTS = {"draws": 500, "tune": 500, "chains": 4}
 
@@ -183,6 +184,11 @@ def test_nutpie_log_likelihood_is_pymcs_and_both_samplers_agree():
     ref = model.fit(draws=100, tune=200, chains=2, random_seed=1, sampler="pymc")
     np.testing.assert_allclose(ref.pointwise_log_likelihood()["y"].values,
                                ref.idata.log_likelihood["y"].values, rtol=1e-10, atol=1e-10)
+    post = ref.idata.posterior  # by hand: log Σ_k w_k N(y_i | β_k + b_g(i), σ_k)
+    mu = post["beta"].values[..., 0][:, :, None, :] + post["g"].values[:, :, g, None]
+    by_hand = logsumexp(np.log(post["w"].values)[:, :, None, :] + sps.norm.logpdf(
+        y[:, None], mu, post["sigma"].values[:, :, None, :]), axis=-1)  # (C, D, N)
+    np.testing.assert_allclose(ref.idata.log_likelihood["y"].values, by_hand, rtol=1e-10)
     new = model.fit(draws=300, tune=300, chains=2, random_seed=1)  # nutpie when installed
     assert new.idata.log_likelihood["y"].shape == (2, 300, 200)
     assert set(new.idata.groups()) >= {"posterior", "log_likelihood", "observed_data"}
@@ -239,9 +245,31 @@ def test_density_plot_draws_the_em_mixture_density(faithful):
 
 def test_default_priors_scale_with_the_data(faithful):
     model = bmm.mixture("waiting ~ 1", faithful, k=2)
-    pri = default_mixture_priors(model.design)
+    pri = mixture_priors(model.design)
     assert pri.coef_mu[0] == pytest.approx(faithful["waiting"].mean())
     assert pri.sigma_sd == pytest.approx(2.5 * faithful["waiting"].std(ddof=0))
+
+
+def test_mixture_priors_are_overridden_as_a_mixed_models(faithful):
+    # one prior system: the same names, Prior objects and errors as mixedlm's priors=
+    frame = faithful.assign(g=np.arange(len(faithful)) % 6)
+    model = bmm.mixture("waiting ~ eruptions", frame, k=2, alpha=3.0, groups="g", priors={
+        "eruptions": bmm.Prior("Normal", mu=1.0, sigma=2.0),
+        "sigma": ("HalfNormal", {"sigma": 4.0}),
+        "sd(Intercept|g)": bmm.Prior("HalfNormal", sigma=0.5)})
+    pri = model.priors
+    assert pri.coef_mu.tolist() == [pytest.approx(faithful["waiting"].mean()), 1.0]
+    assert pri.coef_sd[1] == 2.0 and pri.sigma_sd == 4.0 and pri.group_sd == 0.5
+    assert pri.alpha == 3.0
+    with pytest.raises(bmm.SpecificationError, match=r"priors: unknown parameter 'slope'"):
+        bmm.mixture("waiting ~ eruptions", faithful, k=2,
+                    priors={"slope": bmm.Prior("Normal", mu=0, sigma=1)})
+    with pytest.raises(bmm.SpecificationError, match=r"priors\['sigma'\]: a mixture takes "
+                       r"HalfNormal\(sigma\).*received HalfStudentT"):
+        bmm.mixture("waiting ~ 1", faithful, k=2,
+                    priors={"sigma": bmm.Prior("HalfStudentT", nu=3, sigma=1)})
+    with pytest.raises(bmm.SpecificationError, match="priors: expected a dict"):
+        bmm.mixture("waiting ~ 1", faithful, k=2, priors=[1.0])
 
 
 def test_posterior_and_prior_predictive_of_a_mixture():

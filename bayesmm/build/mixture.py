@@ -8,6 +8,7 @@ ordered log-weights).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,9 +17,14 @@ import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
 from ..design import Design
+from ..errors import SpecificationError
+from ..priors import Prior, default_priors, sd_key, with_overrides
 from .common import observed
 
-__all__ = ["MixturePriors", "build_mixture", "default_mixture_priors", "mixture_initvals"]
+__all__ = ["MixturePriors", "build_mixture", "mixture_initvals", "mixture_priors",
+           "mixture_likelihood"]
+
+_PARAMS = {"Normal": {"mu", "sigma"}, "HalfNormal": {"sigma"}}
 
 
 @dataclass(frozen=True)
@@ -45,18 +51,38 @@ class MixturePriors:
     group_sd: float = 1.0
 
 
-def default_mixture_priors(design: Design, alpha: float = 1.0) -> MixturePriors:
-    """Return data-scaled priors.
+def mixture_priors(design: Design, alpha: float = 1.0,
+                   overrides: Mapping[str, object] | None = None) -> MixturePriors:
+    """Return the mixture's priors, by the rules and names of a mixed model's ``priors=``.
 
-    Normal(ȳ, 2.5 sd y) intercepts, Normal(0, 2.5 sd y / sd x) slopes, HalfNormal(2.5 sd y)
-    component SDs and a HalfNormal(sd y) SD of group intercepts.
+    Defaults are :func:`bayesmm.priors.default_priors` of the mixture's design: Normal(ȳ,
+    2.5 sd y) intercepts, Normal(0, 2.5 sd y / sd x) slopes and a HalfNormal(sd y) SD of the
+    group intercepts (``"sd(Intercept|g)"``), except that every component's SD (``"sigma"``)
+    is HalfNormal(2.5 sd y). A coefficient's prior is shared by the components.
+    ``overrides`` replace them as in :func:`bayesmm.mixedlm`; the families are those EM's
+    closed-form M-step serves (Normal coefficients, HalfNormal SDs).
+
+    Raises
+    ------
+    SpecificationError
+        For an unknown key, a malformed prior, or another family.
     """
-    y, X = design.y, design.X
-    sy = float(np.std(y)) or 1.0
-    const = np.ptp(X, axis=0) == 0
-    sx = np.where(const, 1.0, X.std(axis=0))
-    mu = np.where(const, float(np.mean(y)), 0.0)
-    return MixturePriors(mu, 2.5 * sy / sx, 2.5 * sy, float(alpha), sy)
+    defaults = default_priors(design)
+    defaults["sigma"] = Prior("HalfNormal", sigma=2.5 * defaults["sigma"].params["sigma"])
+    priors = with_overrides(defaults, overrides)
+    for key, prior in priors.items():
+        want = "Normal" if key in design.xnames else "HalfNormal"
+        if prior.dist != want or set(prior.params) != _PARAMS[want]:
+            raise SpecificationError(
+                f"priors[{key!r}]: a mixture takes {want}({', '.join(sorted(_PARAMS[want]))}) "
+                f"here, the family its EM mode is computed for; received {prior!r}."
+            )
+    factor_sd = [priors[sd_key(f, "Intercept")].params["sigma"] for f in design.factors]
+    return MixturePriors(
+        coef_mu=np.array([float(priors[n].params["mu"]) for n in design.xnames]),  # (p,)
+        coef_sd=np.array([float(priors[n].params["sigma"]) for n in design.xnames]),  # (p,)
+        sigma_sd=float(priors["sigma"].params["sigma"]), alpha=float(alpha),
+        group_sd=float(factor_sd[0]) if factor_sd else 1.0)
 
 
 def _intercept_index(design: Design) -> int | None:
@@ -100,6 +126,25 @@ def mixture_initvals(design: Design, order: str, beta: np.ndarray, sigma: np.nda
     return init
 
 
+def _coords(design: Design, k: int) -> dict[str, list]:
+    coords = {"component": list(range(k)), "coef": list(design.xnames),
+              "obs": list(range(design.n_obs))}
+    for f in design.factors:
+        coords[f"{f.label}_level"] = [str(v) for v in f.levels]
+    return coords
+
+
+def _likelihood(design: Design, w: pt.TensorVariable, beta: pt.TensorVariable,
+                sigma: pt.TensorVariable, effects: list[pt.TensorVariable]) -> None:
+    """Add the response's ``NormalMixture`` given weights, coefficients, SDs, group effects."""
+    mu = pt.dot(pm.Data("_X", design.X), beta.T)  # (N, K)
+    for f, b in zip(design.factors, effects, strict=True):
+        codes = pm.Data(f"_{f.label}_codes", np.asarray(f.codes, dtype=np.int64))  # (N,)
+        mu = mu + b[codes][:, None]  # (N, K)
+    pm.NormalMixture(design.response, w=w, mu=mu, sigma=sigma, observed=observed(design),
+                     dims="obs")
+
+
 def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> pm.Model:
     """PyMC model ``y ~ Σ_k w_k N(X β_k + b_g, σ_k)`` with the chosen ordering constraint.
 
@@ -108,18 +153,13 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
     ``τ sqrt(1 − 1/G)``), ``τ ~ HalfNormal(group_sd)``.
     """
     p = design.X.shape[1]
-    coords = {"component": list(range(k)), "coef": list(design.xnames),
-              "obs": list(range(design.n_obs))}
-    for f in design.factors:
-        coords[f"{f.label}_level"] = [str(v) for v in f.levels]
     icpt = _intercept_index(design)
-    with pm.Model(coords=coords) as model:
+    with pm.Model(coords=_coords(design, k)) as model:
         # priors, design and group codes are data containers: the graph depends only on K,
         # p, the order and the groups, so its compiled density serves every data set
         # (infer/compiled.py)
         cm = pm.Data("_coef_mu", np.asarray(priors.coef_mu, dtype=float))  # (p,)
         cs = pm.Data("_coef_sd", np.asarray(priors.coef_sd, dtype=float))  # (p,)
-        X = pm.Data("_X", design.X)  # (N, p)
         if order == "mu" and icpt is not None:
             # no default start: ordered equal means are log(0); fit() passes EM's mode
             # (an RV initval would block PyMC's model-to-graph conversions)
@@ -149,16 +189,31 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
                          + pm.logp(pm.Normal.dist(0.0, 10.0), pt.sum(eta)))
         else:
             w = pm.Dirichlet("w", a=alpha, dims="component")
-        mu = pt.dot(X, beta.T)  # (N, K)
+        effects = []
         for f in design.factors:
             tau = pm.HalfNormal(f"{f.label}_sd",
                                 sigma=pm.Data(f"_{f.label}_sd_sd", float(priors.group_sd)))
             # zero-sum effects: the intercepts are the means over groups, which removes the
             # ridge (intercepts up, every b_g down) that left R-hat at 1.04 with iid effects;
             # centred, as each group's rows inform its effect (non-centred: τ R-hat 1.03)
-            b = pm.ZeroSumNormal(f.label, sigma=tau, dims=f"{f.label}_level")  # (G,)
-            codes = pm.Data(f"_{f.label}_codes", np.asarray(f.codes, dtype=np.int64))  # (N,)
-            mu = mu + b[codes][:, None]  # (N, K)
-        pm.NormalMixture(design.response, w=w, mu=mu, sigma=sigma, observed=observed(design),
-                         dims="obs")
+            effects.append(pm.ZeroSumNormal(f.label, sigma=tau, dims=f"{f.label}_level"))  # (G,)
+        _likelihood(design, w, beta, sigma, effects)
+    return model
+
+
+def mixture_likelihood(design: Design, k: int) -> pm.Model:
+    """Build the likelihood alone, its inputs the posterior's public variables.
+
+    ``beta``, ``sigma``, ``w`` and each factor's effects are unconstrained placeholders
+    (``Flat``) whose values come from a posterior, never from this model's prior. PyMC's
+    ``compute_log_likelihood`` and ``sample_posterior_predictive`` run on it with a fit's
+    cleaned posterior, which no longer holds the sampler's internal variables (ordered
+    intercepts, log-weights).
+    """
+    with pm.Model(coords=_coords(design, k)) as model:
+        beta = pm.Flat("beta", dims=("component", "coef"))
+        sigma = pm.Flat("sigma", dims="component")
+        w = pm.Flat("w", dims="component")
+        effects = [pm.Flat(f.label, dims=f"{f.label}_level") for f in design.factors]
+        _likelihood(design, w, beta, sigma, effects)
     return model

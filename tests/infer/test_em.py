@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-from bayesmm.build.mixture import default_mixture_priors
+from bayesmm.build.mixture import mixture_priors
 from bayesmm.infer.em import fit_em, log_posterior
 from bayesmm.infer.numdiff import hessian
 
@@ -60,7 +60,7 @@ def test_weight_update_is_the_dirichlet_mode():
     y = np.r_[np.linspace(-1, 1, 30), 100 + np.linspace(-1, 1, 10)]
     frame = pd.DataFrame({"y": y})
     model = bmm.mixture("y ~ 1", frame, k=2, alpha=3.0)
-    em = fit_em(model.design.y, model.design.X, 2, default_mixture_priors(model.design, 3.0),
+    em = fit_em(model.design.y, model.design.X, 2, mixture_priors(model.design, 3.0),
                 "mu", n_restarts=2, seed=0)
     np.testing.assert_allclose(em.w, [(30 + 2) / (40 + 4), (10 + 2) / (40 + 4)], rtol=1e-12)
 
