@@ -7,7 +7,11 @@ included), so ESS/s = min bulk ESS / wall s:
 * ``bayesmm first``: ``fit()`` with its defaults in a fresh Python process whose caches
   (PyTensor's C modules, Numba's machine code, bayesmm's compiled densities) start empty for
   this data set: what a new user's first fit of a model structure costs.
-* ``bayesmm repeat``: the same fit in another fresh process with those caches kept.
+* ``bayesmm installed``: the first fit of this data set in a fresh process whose caches hold
+  only what ``bayesmm warmup`` (run by ``make demo``, once per installation) compiled into an
+  empty directory: a new user's first fit after installing. The issue allows this ("one
+  compilation ... can be done once per installation"); the warm-up's own wall time is printed.
+* ``bayesmm repeat``: the same fit in another fresh process with the first fit's caches kept.
 * ``bambi pymc`` / ``bambi nutpie``: bambi 0.17 under its own interpreter (``--bambi-python``,
   default ``$BAMBI_PYTHON``; it needs formulae < 0.7, see DEVELOPERS.md), timed on a second
   fit in the same process after a 20-draw fit, so its compilation is cached: its best case.
@@ -18,7 +22,7 @@ A peer that is not installed is skipped with a line saying so. Each tool uses it
 priors; the ratios compare bayesmm's ESS/s with the best peer's.
 
 Usage: python benchmarks/nuts.py [--draws N] [--only NAME ...] [--bambi-python PATH]
-       [--no-brms] [data_dir]
+       [--no-brms] [--no-installed] [data_dir]
 """
 
 from __future__ import annotations
@@ -101,17 +105,36 @@ def run_json(cmd: list[str], env: dict[str, str] | None = None) -> dict:
         return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1][:120]}
 
 
-def bayesmm_rows(name: str, args: argparse.Namespace) -> list[dict]:
-    """First fit (empty caches) and repeat fit, each in a fresh process."""
-    cache = tempfile.mkdtemp(prefix=f"bayesmm-nuts-{name}-")
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}",
-           "NUMBA_CACHE_DIR": str(Path(cache) / "numba")}
+def cache_env(cache: str | Path) -> dict[str, str]:
+    """The environment whose PyTensor, Numba and bayesmm caches all live in ``cache``."""
+    return {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}",
+            "NUMBA_CACHE_DIR": str(Path(cache) / "numba")}
+
+
+def warmed_cache() -> tuple[str, float]:
+    """An empty cache directory after ``bayesmm warmup``, and the warm-up's wall time."""
+    cache = tempfile.mkdtemp(prefix="bayesmm-nuts-installed-")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bayesmm", "warmup"], env=cache_env(cache),
+                   capture_output=True, check=True)
+    return cache, time.perf_counter() - t0
+
+
+def bayesmm_rows(name: str, args: argparse.Namespace, installed: str | None) -> list[dict]:
+    """First fit (empty caches), first fit after the warm-up, repeat fit; fresh processes."""
     cmd = [sys.executable, __file__, str(args.data_dir), "--draws", str(args.draws),
            "--child", name]
     rows = []
+    cache = tempfile.mkdtemp(prefix=f"bayesmm-nuts-{name}-")
     try:
-        for label in ("bayesmm first", "bayesmm repeat"):
-            rows.append({"data": name, "tool": label, **run_json(cmd, env)})
+        rows.append({"data": name, "tool": "bayesmm first", **run_json(cmd, cache_env(cache))})
+        if installed is not None:
+            copy = tempfile.mkdtemp(prefix=f"bayesmm-nuts-{name}-installed-")
+            shutil.copytree(installed, copy, dirs_exist_ok=True)
+            rows.append({"data": name, "tool": "bayesmm installed",
+                         **run_json(cmd, cache_env(copy))})
+            shutil.rmtree(copy, ignore_errors=True)
+        rows.append({"data": name, "tool": "bayesmm repeat", **run_json(cmd, cache_env(cache))})
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return rows
@@ -178,6 +201,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--bambi-python", default=os.environ.get("BAMBI_PYTHON"))
     parser.add_argument("--no-brms", action="store_true")
+    parser.add_argument("--no-installed", action="store_true",
+                        help="skip the warm-up and the 'bayesmm installed' rows")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -186,15 +211,23 @@ def main() -> None:
             return child(args.child, args.data_dir, args.draws)
     bambi, brms = peers_available(args)
     rows: list[dict] = []
+    installed = None
+    if not args.no_installed:
+        installed, warm_wall = warmed_cache()
+        print(f"bayesmm warmup into an empty cache: {warm_wall:.1f} s", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bayesmm-peers-") as tmp:
         for name in args.only or CASES:
             csv = peer_frame(name, args, Path(tmp))
-            new = bayesmm_rows(name, args)
+            new = bayesmm_rows(name, args, installed)
             new += bambi_rows(name, csv, args) if bambi else []
             new += brms_rows(name, csv, args) if brms else []
             for row in new:
                 print(row, file=sys.stderr, flush=True)
             rows += new
+    if installed is not None:
+        shutil.rmtree(installed, ignore_errors=True)
+        print(f"bayesmm warmup (once per installation, before 'bayesmm installed'): "
+              f"{warm_wall:.1f} s")
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.3g}".format):
         print(report(rows))
