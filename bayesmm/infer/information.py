@@ -14,7 +14,15 @@ import numpy as np
 
 from ..covariance import theta_map
 from ..design import Design
-from ..deviance import Method, Stats, deviance, profile, profiled_loglike_gradient, residual_df
+from ..deviance import (
+    Method,
+    Stats,
+    deviance,
+    profile,
+    profiled_loglike,
+    profiled_loglike_gradient,
+    residual_df,
+)
 from ..params import block_of, cov_params, theta_from_params
 from ..suffstats import SuffStats
 from .numdiff import hessian, richardson_jacobian
@@ -83,22 +91,6 @@ def cov_param_se(
         return np.full(n, np.nan)
     var = np.diag(cov)
     return np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
-
-
-def _loglike_at_beta(stats: SuffStats, method: Method, beta: np.ndarray, theta: np.ndarray
-                     ) -> float:
-    """Log-likelihood at a given β with σ² profiled (statsmodels' ``profile_fe=False``).
-
-    ``(y − Xβ)ᵀV⁻¹(y − Xβ) = r² + (β − β̂)ᵀA(β − β̂)``, so the profile at θ serves any β.
-    """
-    prof = profile(theta, stats)
-    diff = beta - prof.beta
-    r2 = prof.r2 + float(diff @ prof.A @ diff)
-    df = residual_df(stats, method)
-    dev = prof.logdet_M + df * (np.log(2 * np.pi * r2 / df) + 1.0)
-    if method != "ml":
-        dev += prof.logdet_A
-    return -0.5 * dev
 
 
 def params_score(stats: Stats, design: Design, beta: np.ndarray, cov: np.ndarray,
@@ -181,9 +173,10 @@ def _value_hessian(stats: Stats, design: Design, x0: np.ndarray, p: int, method:
 
     def loglik(x: np.ndarray) -> float:
         try:
-            return _loglike_at_beta(stats, method, x[:p], _theta_from_phi(x[p:], 1.0, design))
-        except np.linalg.LinAlgError:
+            ll = profiled_loglike(x[:p], _theta_from_phi(x[p:], 1.0, design), stats, method)
+        except np.linalg.LinAlgError:  # Ψ off the interior
             return np.nan
+        return ll if np.isfinite(ll) else np.nan  # −inf: M(θ) not positive definite
 
     # steps of 1e-3: the log-likelihood (~10³) carries ~1e-10 of rounding noise, which a
     # 1e-4 step turned into 1e-3 relative error of the variance's curvature on dietox
