@@ -25,6 +25,7 @@ from .build.mixture import (
     mixture_priors,
 )
 from .design import Design, fixed_design, make_design
+from .diagnostics import numpy_kernels
 from .errors import DataError, FormulaError, SpecificationError, describe
 from .infer.em import EMFit, fit_em
 from .infer.flat_nutpie import StopRule
@@ -382,7 +383,8 @@ class MixtureResults:
             return Summary("Gaussian Mixture Regression Results", header, table)
         C = self.idata.posterior.sizes["chain"]
         draws = {k: v.reshape(C, -1) for k, v in rows.items()}
-        s = az.summary(draws, hdi_prob=hdi_prob, round_to="none")
+        with numpy_kernels():
+            s = az.summary(draws, hdi_prob=hdi_prob, round_to="none")
         lo, hi = [c for c in s.columns if c.startswith("hdi_")]
         table = pd.DataFrame({"Mean": s["mean"], "SD": s["sd"], lo: s[lo], hi: s[hi],
                               "R-hat": s["r_hat"], "ESS bulk": s["ess_bulk"]})

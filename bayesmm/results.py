@@ -16,7 +16,7 @@ import xarray as xr
 from . import interpret, plots
 from .covariance import theta_from_cov, theta_map
 from .deviance import ml_loglike
-from .diagnostics import RHAT_MAX, Diagnostics, diagnose
+from .diagnostics import RHAT_MAX, Diagnostics, diagnose, numpy_kernels
 from .errors import SpecificationError, check_alpha
 from .fitted import FittedModel, base_header, effects_frames, report_title
 from .hypothesis import hypothesis_table
@@ -421,7 +421,7 @@ class MixedLMResults(FittedModel):
             Add the REML fit's t-test df and p-value columns with these df (lmerTest); for
             Kenward-Roger its ``Std.Err.`` is the adjusted one.
         """
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), numpy_kernels():
             s = az.summary(self.draws_table(cov_scale), hdi_prob=hdi_prob, round_to="none")
         lo, hi = [c for c in s.columns if c.startswith("hdi_")]
         table = pd.DataFrame({

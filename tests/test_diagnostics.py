@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -30,3 +31,18 @@ def test_short_run_and_singular_reml_warn_and_reach_the_footer(data: object) -> 
     footer = "\n".join(res.summary().notes)
     for problem in res.sampling.problems():
         assert f"Warning: {problem}" in footer
+
+
+def test_numpy_kernels_give_arvizs_numbers_and_restore_the_setting() -> None:
+    import arviz as az
+
+    from bayesmm.diagnostics import numpy_kernels
+
+    draws = {"a": np.random.default_rng(0).normal(size=(4, 500)).cumsum(axis=1)}
+    az.Numba.enable_numba()
+    with_numba = az.summary(draws, kind="diagnostics", round_to="none")
+    with numpy_kernels():
+        assert not az.Numba.numba_flag
+        plain = az.summary(draws, kind="diagnostics", round_to="none")
+    assert az.Numba.numba_flag  # the user's setting is back
+    pd.testing.assert_frame_equal(plain, with_numba, rtol=1e-10)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from ..diagnostics import numpy_kernels
 from .compiled import CompiledDensity, compile_density
 from .native import native_cached, native_density
 from .options import NutsOptions
@@ -59,7 +60,7 @@ class StopRule:
 
     def met(self, posterior: object) -> bool:
         """Whether every non-constant parameter of ``posterior`` (an xarray Dataset) passes."""
-        with np.errstate(invalid="ignore", divide="ignore"):  # constants: R-hat 0/0
+        with np.errstate(invalid="ignore", divide="ignore"), numpy_kernels():  # R-hat 0/0
             rhat = az.rhat(posterior).to_array().values.ravel()
             ess = az.ess(posterior, method="bulk").to_array().values.ravel()
         n_chains = posterior.sizes["chain"]
