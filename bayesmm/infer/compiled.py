@@ -43,13 +43,15 @@ import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+from pymc.initial_point import make_initial_point_expression
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, clone_get_equiv
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.rewriting.utils import rewrite_graph
 from pytensor.graph.traversal import ancestors, graph_inputs
+from pytensor.tensor.random.type import RandomType
 
-__all__ = ["CompiledDensity", "compile_density", "density_key"]
+__all__ = ["CompiledDensity", "compile_density", "density_key", "model_key"]
 
 # in every key: the package version and this module's own source (what it compiles and how)
 _VERSION = metadata.version("bayesmm") + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
@@ -160,16 +162,51 @@ def _join(model: pm.Model, outputs: list, x: pytensor.Variable) -> list:
     return [pytensor.clone_replace(out, replace, rebuild_strict=False) for out in outputs]
 
 
+def _start_graph(model: pm.Model) -> pytensor.Variable | None:
+    """Build the model's initial point as a graph of its data: the flat unconstrained (n,).
+
+    PyMC's ``model.initial_point()`` (support points, or the variables' own initial values,
+    then the transforms) compiles a function on every call: 0.9 s of a 2.3 s fit of
+    sleepstudy in a new process. As a graph it is compiled and cached with the density.
+    """
+    if any(v is not None for v in model.rvs_to_initial_values.values()):
+        return None  # the builds set none; a user's model may: PyMC's own initial point
+    values = make_initial_point_expression(
+        free_rvs=model.free_RVs, rvs_to_transforms=model.rvs_to_transforms,
+        initval_strategies=dict(model.rvs_to_initial_values), return_transformed=True)
+    flat = pt.concatenate([pt.cast(v, "float64").ravel() for v in values])  # (n,)
+    # a support point shaped like its variable (zeros_like) reads the variable's node and
+    # generator: rewrite it to read the dimension lengths instead
+    flat = rewrite_graph(flat, include=("canonicalize", "specialize", "ShapeOpt"))
+    if any(isinstance(v.type, RandomType) for v in graph_inputs([flat])):
+        return None  # a distribution whose support point draws: PyMC's own initial point
+    return flat
+
+
+def _start_signature(model: pm.Model) -> str:
+    """Name what the initial point depends on besides the data: each free variable's kind.
+
+    The rewritten start graph is not hashed (the rewrites may order a commutative node's
+    inputs differently from run to run); support points are fixed by the distributions and
+    their transforms, whose parameters are the graph's data.
+    """
+    return "|".join(f"{type(rv.owner.op).__name__}:{type(model.rvs_to_transforms[rv]).__name__}"
+                    for rv in model.free_RVs)
+
+
 @dataclass(frozen=True, eq=False)
 class _Functions:
     """What the caches keep: the compiled functions and their data arguments' positions.
 
     ``data_positions[i]`` is the position, in :func:`_shared_list` of the density and trace
-    graphs, of the shared variable passed as the i-th data argument.
+    graphs, of the shared variable passed as the i-th data argument. ``start(x, *data)``
+    ignores ``x`` and returns the model's initial point (:func:`_start_graph`); None when that
+    is PyMC's to compute.
     """
 
     logp_dlogp: object
     expand: object
+    start: object
     data_positions: tuple[int, ...]
 
 
@@ -184,13 +221,14 @@ def _shared_list(graphs: list) -> list[SharedVariable]:
     return list(dict.fromkeys(v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)))
 
 
-def _compile(model: pm.Model, logp: pytensor.Variable, trace: list, x: pytensor.Variable,
-             mode: str) -> _Functions:
-    """Compile ``[logp, dlogp]`` and ``trace``, graphs of the flat ``x``, as f(x, *data)."""
+def _compile(model: pm.Model, logp: pytensor.Variable, trace: list,
+             start: pytensor.Variable | None, x: pytensor.Variable, mode: str) -> _Functions:
+    """Compile ``[logp, dlogp]``, ``trace`` (of the flat ``x``) and ``start`` as f(x, *data)."""
     (dlogp,) = _join(model, [model.dlogp()], x)  # (n,): per value variable, as PyMC orders it
-    outputs = [logp, dlogp, *trace]
-    shared = _shared_list(outputs)
     known = _shared_list([logp, *trace])
+    starts = [] if start is None else _on_density_data(start, known)
+    outputs = [logp, dlogp, *trace, *starts]
+    shared = _shared_list(outputs)
     if any(v not in known for v in shared):
         raise ValueError("the gradient reads a shared variable the density does not: "
                          f"{[v.name for v in shared if v not in known]}")
@@ -198,9 +236,31 @@ def _compile(model: pm.Model, logp: pytensor.Variable, trace: list, x: pytensor.
     outputs = graph_replace(outputs, dict(zip(shared, data, strict=True)), strict=False)
     inputs = [x, *data]
     kw = {"mode": mode, "on_unused_input": "ignore"}
+    n_trace = len(trace)
     return _Functions(pm.pytensorf.compile(inputs, outputs[:2], **kw),
-                      pm.pytensorf.compile(inputs, outputs[2:], **kw),
+                      pm.pytensorf.compile(inputs, outputs[2:2 + n_trace], **kw),
+                      pm.pytensorf.compile(inputs, outputs[-1], **kw) if starts else None,
                       tuple(known.index(v) for v in shared))
+
+
+def _on_density_data(start: pytensor.Variable, known: list[SharedVariable]
+                     ) -> list[pytensor.Variable]:
+    """``[start]`` reading the density's own shared variables, ``[]`` if it reads others.
+
+    PyMC builds the initial point on copies of the model's data containers; a model's
+    variable names are unique, so each copy is matched to its original by name.
+    """
+    by_name = {v.name: v for v in known if v.name is not None}
+    copies = _shared_list([start])
+    if any(v.name not in by_name for v in copies):
+        return []
+    return [graph_replace(start, {v: by_name[v.name] for v in copies}, strict=False)]
+
+
+def _pymc_start(model: pm.Model) -> np.ndarray:
+    """PyMC's initial point as the flat vector (n,), compiled on every call."""
+    point = model.initial_point()
+    return np.concatenate([np.ravel(point[v.name]) for v in model.value_vars]).astype(float)
 
 
 def _cache_dir() -> Path:
@@ -226,6 +286,27 @@ def _store(path: Path, functions: object) -> None:
         return
 
 
+def _key(model: pm.Model, graphs: list, start: pytensor.Variable | None, mode: str) -> str:
+    return density_key(graphs, f"{mode}|{start is not None}|{_start_signature(model)}")
+
+
+def model_key(model: pm.Model, mode: str = "NUMBA") -> str:
+    """Return the key :func:`compile_density` files ``model``'s compiled functions under.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    mode : str
+
+    Returns
+    -------
+    str
+    """
+    graphs = _join(model, [model.logp(), *model.replace_rvs_by_values(model.unobserved_RVs)],
+                   pt.vector("__x", dtype="float64"))
+    return _key(model, graphs, _start_graph(model), mode)
+
+
 def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
     """Compile (or fetch from the caches) ``model``'s flat log density and trace function.
 
@@ -242,26 +323,28 @@ def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
     -------
     CompiledDensity
     """
-    point = model.initial_point()
     x = pt.vector("__x", dtype="float64")  # (n,) the flat unconstrained vector
     logp, *trace = _join(model, [model.logp(),
                                  *model.replace_rvs_by_values(model.unobserved_RVs)], x)
-    key = density_key([logp, *trace], mode)
+    start = _start_graph(model)
+    graphs = [logp, *trace]
+    key = _key(model, graphs, start, mode)
     path = _cache_dir() / f"{key}.pkl"
     functions = _MEMORY.get(key) or _load(path)
     if not isinstance(functions, _Functions):
-        functions = _compile(model, logp, trace, x, mode)
+        functions = _compile(model, logp, trace, start, x, mode)
         _store(path, functions)
     _MEMORY[key] = functions
     _MEMORY.move_to_end(key)
     while len(_MEMORY) > MEMORY_SLOTS:
         _MEMORY.popitem(last=False)
-    x0 = np.concatenate([np.ravel(point[v.name]) for v in model.value_vars]).astype(float)
-    shared = _shared_list([logp, *trace])
+    shared = _shared_list(graphs)
     values = tuple(np.asarray(shared[i].get_value()) for i in functions.data_positions)
     names = tuple(v.name for v in model.unobserved_RVs)
     logp_dlogp, expand = (_reentrant(f, mode) for f in (functions.logp_dlogp, functions.expand))
     with _quiet_numba(mode):  # Numba compiles (or loads its cache) on the first call
+        x0 = _pymc_start(model) if functions.start is None \
+            else np.asarray(functions.start(np.empty(0), *values), dtype=float)  # (n,)
         _, grad = logp_dlogp(x0, *values)
         shapes = tuple(np.shape(v) for v in expand(x0, *values))
     if np.shape(grad) != x0.shape:  # the symbolic split disagrees with the model's point
