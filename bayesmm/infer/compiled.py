@@ -130,7 +130,9 @@ def density_key(graphs: list, mode: str) -> str:
     h = hashlib.sha256(text.getvalue().encode())
     for var in graph_inputs(graphs):
         if isinstance(var, Constant):
-            h.update(np.asarray(var.data).tobytes())
+            data = np.asarray(var.data)
+            # an object constant (None: a random variable's size) would hash its address
+            h.update(repr(var.data).encode() if data.dtype == object else data.tobytes())
     for part in (mode, _VERSION, pm.__version__, pytensor.__version__):
         h.update(part.encode())
     return h.hexdigest()

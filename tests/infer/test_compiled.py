@@ -199,3 +199,24 @@ def test_models_differing_only_in_names_share_one_function_bound_by_position(sle
             np.testing.assert_allclose(density.logp_grad(x)[0], ref(x)[0], rtol=1e-10)
             np.testing.assert_allclose(density.logp_grad(x)[1], ref(x)[1], rtol=1e-8,
                                        atol=1e-10)
+
+
+def test_key_of_a_latent_build_is_the_same_in_every_process(data, tmp_path):
+    # the latent build's graph holds a None constant, whose bytes are its address: hashed
+    # so, every new process had a new key and recompiled the density and its C callbacks
+    import subprocess
+    import sys
+
+    script = tmp_path / "key.py"
+    script.write_text(
+        "import pandas as pd, bayesmm as bmm, sys\n"
+        "from bayesmm.build.latent import build_latent\n"
+        "from bayesmm.infer.compiled import model_key\n"
+        "frame = pd.read_csv(sys.argv[1])\n"
+        "m = bmm.mixedlm('incidence / size ~ C(period) + (1 | herd)', frame, family='binomial')\n"
+        "print(model_key(build_latent(m.design, m.priors)))\n")
+    csv = tmp_path / "cbpp.csv"
+    data("cbpp").to_csv(csv, index=False)
+    keys = {subprocess.run([sys.executable, str(script), str(csv)], capture_output=True,
+                           text=True, check=True).stdout.strip() for _ in range(2)}
+    assert len(keys) == 1 and len(next(iter(keys))) == 64
