@@ -157,7 +157,7 @@ class MixtureModel:
         opts = NutsOptions(draws=draws, tune=tune, chains=chains, cores=cores,
                            random_seed=random_seed,
                            progressbar=resolve_progressbar(progressbar),
-                           sampler=sampler or default_sampler(marginal=True),
+                           sampler=sampler or default_sampler("mixture"),
                            target_accept=target_accept, max_draws=max_draws)
         nuts = get_sampler(opts.sampler)
         if max_draws is not None and not nuts.can_extend(Start(low_dimensional=True)):

@@ -93,7 +93,7 @@ def child(name: str, data_dir: Path, draws: int) -> None:
                                                 random_seed=1, comparison=False)
     wall = time.perf_counter() - t0
     print(json.dumps({"wall": wall, **min_diagnostics(res.idata), "build": res.build,
-                      "sampler": default_sampler(res.build == "marginal")}))
+                      "sampler": default_sampler(res.build)}))
 
 
 def run_json(cmd: list[str], env: dict[str, str] | None = None) -> dict:

@@ -41,18 +41,20 @@ from .samplers import Start, get_sampler
 __all__ = ["with_groups", "add_observed_data", "choose_build", "clean_idata",
            "default_sampler", "sample_nuts"]
 
-def default_sampler(marginal: bool) -> str:
-    """Pick nutpie for the marginal build when it is installed, PyMC otherwise.
+def default_sampler(build: str) -> str:
+    """Pick nutpie for the marginal and latent builds when it is installed, PyMC otherwise.
 
-    On the marginal build nutpie runs on the cached Numba density
-    (:mod:`bayesmm.infer.flat_nutpie`): a refit of sleepstudy (4 × 1000 draws) took 1.7 s
-    for a min bulk ESS of 2482, against 7.7 s for 2549 with PyMC's sampler on the same
-    machine (docs/marginal.md). The latent build's design is data too, so
-    ``sampler="nutpie"`` also runs it on a density cached per structure (cbpp: 4.8 s and
-    min bulk ESS 1164 on a repeat fit against 16.8 s and 1501 with PyMC; first fit 18 s);
-    PyMC stays its default until the suite's statistical tests have been swept with it.
+    nutpie runs on the structure's cached Numba density (:mod:`bayesmm.infer.flat_nutpie`),
+    its chains on C callbacks without the GIL. A repeat fit of sleepstudy (marginal, 4 ×
+    1000 draws) took 1.7 s for a min bulk ESS of 2482, against 7.7 s for 2549 with PyMC's
+    sampler (docs/marginal.md); cbpp (latent, binomial), in a fresh process with the caches
+    kept, 1.0 s for 1155 against 5.6 s for 1337. The collapsed build (several factors, every
+    row in each gradient) stays on PyMC's sampler: threads did not speed it up (31,022 rows:
+    65.9 s with 2 threads and with 1) and its first Numba compile is long.
     """
-    return "nutpie" if marginal and importlib.util.find_spec("nutpie") is not None else "pymc"
+    if build == "collapsed" or importlib.util.find_spec("nutpie") is None:
+        return "pymc"
+    return "nutpie"
 
 
 LOGLIK_AUTO_MAX = 25_000_000  # draws × observations kept at fit time (200 MB of float64)
@@ -138,7 +140,7 @@ def sample_nuts(
              "collapsed": lambda: build_collapsed(design, priors, stats),
              "latent": lambda: build_latent(design, priors)}[build]()
     if options.sampler is None:
-        options = replace(options, sampler=default_sampler(build == "marginal"))
+        options = replace(options, sampler=default_sampler(build))
     sampler, start = get_sampler(options.sampler), Start(low_dimensional=build == "marginal")
     if options.max_draws is not None and not sampler.can_extend(start):
         raise SpecificationError(
