@@ -6,7 +6,9 @@ number of random-effect columns q, the number of fixed effects p (unrolled for s
 covariance blocks, the family and the prior families. Fitting one small simulated data set
 of each common Gaussian structure — a random intercept or a correlated intercept and slope,
 with one to three fixed effects — leaves their functions in PyTensor's ``compiledir``, where
-every later fit of such a model (any data, any names) finds them.
+every later fit of such a model (any data, any names) finds them. The latent build of the
+other families (:data:`LATENT`) reads its fixed effects as data, so one random-intercept
+structure per family serves every p.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import pandas as pd
 from .api import mixedlm
 from .diagnostics import SamplingWarning
 
-__all__ = ["STRUCTURES", "structure_formula", "warmup"]
+__all__ = ["LATENT", "STRUCTURES", "structure_formula", "warmup"]
 
 STRUCTURES = tuple((q, p) for q in (1, 2) for p in (1, 2, 3))  # (q, p)
+# family: random-intercept formula on _frame's columns (the latent build; any p)
+LATENT = {"bernoulli": "b ~ 1 + (1 | g)", "binomial": "k / n ~ 1 + (1 | g)",
+          "poisson": "k ~ 1 + (1 | g)"}
 
 
 def structure_formula(q: int, p: int) -> str:
@@ -34,22 +39,28 @@ def structure_formula(q: int, p: int) -> str:
 
 
 def _frame(rng: np.random.Generator) -> pd.DataFrame:
-    """12 groups × 8 rows with predictors x1, x2 and a slope column z."""
+    """12 groups × 8 rows: predictors x1, x2, a slope column z; counts k of n = 5, binary b."""
     g = np.repeat(np.arange(12), 8)
     x = rng.normal(size=(g.size, 3))  # x1, x2, z
     y = x[:, 0] + rng.normal(size=12)[g] + x[:, 2] * rng.normal(0, 0.5, 12)[g] \
         + rng.normal(size=g.size)
+    k = rng.binomial(5, 1.0 / (1.0 + np.exp(-0.5 * y)))  # (N,) successes of 5
     return pd.DataFrame({"y": y, "x1": x[:, 0], "x2": x[:, 1], "z": x[:, 2],
-                         "g": [f"g{k}" for k in g]})
+                         "k": k, "n": 5, "b": (k > 2).astype(int),
+                         "g": [f"g{j}" for j in g]})
 
 
 def warmup(structures: tuple[tuple[int, int], ...] = STRUCTURES,
+           families: tuple[str, ...] = tuple(LATENT),
            report: Callable[[str], None] | None = None) -> list[tuple[str, float]]:
     """Fit one short NUTS run of each structure, so that its compiled density is cached.
 
     Parameters
     ----------
     structures : tuple of (q, p)
+        Gaussian structures (the marginal build).
+    families : tuple of str
+        Families of :data:`LATENT` whose random-intercept latent build is compiled.
     report : callable, optional
         Called with a line per structure (formula and seconds).
 
@@ -59,15 +70,17 @@ def warmup(structures: tuple[tuple[int, int], ...] = STRUCTURES,
     """
     frame = _frame(np.random.default_rng(0))
     done = []
-    for q, p in structures:
-        formula = structure_formula(q, p)
+    todo = [(structure_formula(q, p), "gaussian") for q, p in structures]
+    todo += [(LATENT[f], f) for f in families]
+    for formula, family in todo:
         start = time.perf_counter()
         with warnings.catch_warnings():  # 20 draws: the sampling warnings are expected
             warnings.simplefilter("ignore", SamplingWarning)
             # two chains on two cores: also builds the GIL-free callbacks (infer/native)
             # that later fits then run their chains on at once
-            mixedlm(formula, frame).fit(draws=20, tune=20, chains=2, cores=2,
-                                        comparison=False, progressbar=False, random_seed=0)
+            mixedlm(formula, frame, family=family).fit(
+                draws=20, tune=20, chains=2, cores=2, comparison=False, progressbar=False,
+                random_seed=0)
         done.append((formula, time.perf_counter() - start))
         if report is not None:
             report(f"{formula}: {done[-1][1]:.1f} s")

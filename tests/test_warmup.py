@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 import bayesmm as bmm
+from bayesmm.build.latent import build_latent
 from bayesmm.build.marginal import build_marginal
 from bayesmm.cli import build_parser
 from bayesmm.infer import compiled
-from bayesmm.warmup import STRUCTURES, _frame, structure_formula
+from bayesmm.warmup import LATENT, STRUCTURES, _frame, structure_formula
 
 
 def _key(model: bmm.MixedLM) -> str:
@@ -26,6 +27,23 @@ def test_a_warmed_structure_has_the_key_of_real_models_of_that_structure(data, q
     frame.columns = [c.replace(".", "_") for c in frame.columns]
     warm = bmm.mixedlm(structure_formula(q, p), _frame(np.random.default_rng(0)))
     assert _key(warm) == _key(bmm.mixedlm(formula, frame))
+
+
+def test_a_warmed_latent_family_has_the_key_of_real_models_with_any_p(data):
+    # the latent build reads X as data: the warm-up's intercept-only fit serves cbpp's p = 4
+    def key(model: bmm.MixedLM) -> str:
+        return compiled.model_key(build_latent(model.design, model.priors))
+
+    frame = _frame(np.random.default_rng(0))
+    warm = {f: key(bmm.mixedlm(formula, frame, family=f)) for f, formula in LATENT.items()}
+    assert len(set(warm.values())) == 3
+    cbpp = bmm.mixedlm("incidence / size ~ C(period) + (1 | herd)", data("cbpp"),
+                       family="binomial")
+    assert key(cbpp) == warm["binomial"]
+    counts = frame.assign(x=frame["x1"], site=frame["g"])
+    assert key(bmm.mixedlm("k ~ x + (1 | site)", counts, family="poisson")) == warm["poisson"]
+    assert key(bmm.mixedlm("b ~ x + x2 + (1 | site)", counts, family="bernoulli")) \
+        == warm["bernoulli"]
 
 
 def test_structures_and_the_command():
