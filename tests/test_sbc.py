@@ -34,7 +34,7 @@ import bayesmm as bmm
 from bayesmm.build.batched import swap_stats
 from bayesmm.build.latent import build_latent
 from bayesmm.build.marginal import build_marginal, normal_prior_moments
-from bayesmm.build.mixture import MixturePriors, build_mixture, mixture_initvals
+from bayesmm.build.mixture import build_mixture, mixture_initvals
 from bayesmm.infer.effects import draw_beta
 from bayesmm.infer.em import fit_em
 from bayesmm.infer.warmstart import warm_start
@@ -60,7 +60,8 @@ POISSON_PRIORS = {
     "x": bmm.Prior("Normal", mu=0.0, sigma=0.5),
     "sd(Intercept|g)": bmm.Prior("HalfNormal", sigma=0.5),
 }
-MIX_PRIORS = MixturePriors(np.array([0.0]), np.array([3.0]), 1.0, 1.0)
+MIX_PRIORS = {"Intercept": bmm.Prior("Normal", mu=0.0, sigma=3.0),
+              "sigma": bmm.Prior("HalfNormal", sigma=1.0)}  # and Dirichlet(1) weights
 MIX_N = 150
 
 
@@ -185,9 +186,12 @@ class Mixture:
 
     def __init__(self) -> None:
         rng = np.random.default_rng(SEED)
-        self.design = bmm.mixture("y ~ 1", pd.DataFrame({"y": rng.normal(size=MIX_N)}),
-                                  k=2, priors=MIX_PRIORS).design
-        model = build_mixture(self.design, 2, MIX_PRIORS, "mu")
+        mix = bmm.mixture("y ~ 1", pd.DataFrame({"y": rng.normal(size=MIX_N)}), k=2,
+                          priors=MIX_PRIORS)
+        self.design, self.priors = mix.design, mix.priors
+        assert (self.priors.coef_mu.tolist(), self.priors.coef_sd.tolist(),
+                self.priors.sigma_sd, self.priors.alpha) == ([0.0], [3.0], 1.0, 1.0)
+        model = build_mixture(self.design, 2, self.priors, "mu")
         self.compiled = _compile(model)
         # each replication starts at its EM mode, as MixtureModel.fit does (the default
         # start, equal ordered means, is invalid): symbolic overrides, set per replication,
@@ -223,7 +227,7 @@ class Mixture:
         z = rng.choice(2, size=MIX_N, p=w)
         y = rng.normal(mu[z], sigma[z])
         d = dataclasses.replace(self.design, y=y)
-        em = fit_em(y, d.X, 2, MIX_PRIORS, "mu", 5, r)
+        em = fit_em(y, d.X, 2, self.priors, "mu", 5, r)
         for name, value in mixture_initvals(d, "mu", em.beta, em.sigma, em.w).items():
             self.start[name].set_value(np.asarray(value, dtype=float))
         self.y.set_value(y)  # the gradient check in ``flat`` sees this replication's data
