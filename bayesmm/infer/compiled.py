@@ -197,6 +197,28 @@ def _start_signature(model: pm.Model) -> str:
 
 
 @dataclass(frozen=True, eq=False)
+class _Graphs:
+    """A model's graphs of the flat vector ``x`` (n,), and the key they are compiled under."""
+
+    x: pytensor.Variable
+    logp: pytensor.Variable
+    trace: list
+    start: pytensor.Variable | None
+    key: str
+
+
+def _graphs(model: pm.Model, mode: str) -> _Graphs:
+    """Join the log density and trace variables on one flat vector; build the start; key."""
+    x = pt.vector("__x", dtype="float64")  # (n,) the flat unconstrained vector
+    logp, *trace = _join(model, [model.logp(),
+                                 *model.replace_rvs_by_values(model.unobserved_RVs)], x)
+    start = _start_graph(model)
+    key = density_key([logp, *trace],
+                      f"{mode}|{start is not None}|{_start_signature(model)}")
+    return _Graphs(x, logp, trace, start, key)
+
+
+@dataclass(frozen=True, eq=False)
 class _Functions:
     """What the caches keep: the compiled functions and their data arguments' positions.
 
@@ -223,22 +245,21 @@ def _shared_list(graphs: list) -> list[SharedVariable]:
     return list(dict.fromkeys(v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)))
 
 
-def _compile(model: pm.Model, logp: pytensor.Variable, trace: list,
-             start: pytensor.Variable | None, x: pytensor.Variable, mode: str) -> _Functions:
-    """Compile ``[logp, dlogp]``, ``trace`` (of the flat ``x``) and ``start`` as f(x, *data)."""
-    (dlogp,) = _join(model, [model.dlogp()], x)  # (n,): per value variable, as PyMC orders it
-    known = _shared_list([logp, *trace])
-    starts = [] if start is None else _on_density_data(start, known)
-    outputs = [logp, dlogp, *trace, *starts]
+def _compile(model: pm.Model, g: _Graphs, mode: str) -> _Functions:
+    """Compile ``[logp, dlogp]``, the trace (of the flat ``x``) and the start as f(x, *data)."""
+    (dlogp,) = _join(model, [model.dlogp()], g.x)  # (n,): per value variable, as PyMC orders it
+    known = _shared_list([g.logp, *g.trace])
+    starts = [] if g.start is None else _on_density_data(g.start, known)
+    outputs = [g.logp, dlogp, *g.trace, *starts]
     shared = _shared_list(outputs)
     if any(v not in known for v in shared):
         raise ValueError("the gradient reads a shared variable the density does not: "
                          f"{[v.name for v in shared if v not in known]}")
     data = [v.type(name=f"data{i}") for i, v in enumerate(shared)]
     outputs = graph_replace(outputs, dict(zip(shared, data, strict=True)), strict=False)
-    inputs = [x, *data]
+    inputs = [g.x, *data]
     kw = {"mode": mode, "on_unused_input": "ignore"}
-    n_trace = len(trace)
+    n_trace = len(g.trace)
     return _Functions(pm.pytensorf.compile(inputs, outputs[:2], **kw),
                       pm.pytensorf.compile(inputs, outputs[2:2 + n_trace], **kw),
                       pm.pytensorf.compile(inputs, outputs[-1], **kw) if starts else None,
@@ -288,10 +309,6 @@ def _store(path: Path, functions: object) -> None:
         return
 
 
-def _key(model: pm.Model, graphs: list, start: pytensor.Variable | None, mode: str) -> str:
-    return density_key(graphs, f"{mode}|{start is not None}|{_start_signature(model)}")
-
-
 def model_key(model: pm.Model, mode: str = "NUMBA") -> str:
     """Return the key :func:`compile_density` files ``model``'s compiled functions under.
 
@@ -304,9 +321,7 @@ def model_key(model: pm.Model, mode: str = "NUMBA") -> str:
     -------
     str
     """
-    graphs = _join(model, [model.logp(), *model.replace_rvs_by_values(model.unobserved_RVs)],
-                   pt.vector("__x", dtype="float64"))
-    return _key(model, graphs, _start_graph(model), mode)
+    return _graphs(model, mode).key
 
 
 def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
@@ -325,22 +340,18 @@ def compile_density(model: pm.Model, mode: str = "NUMBA") -> CompiledDensity:
     -------
     CompiledDensity
     """
-    x = pt.vector("__x", dtype="float64")  # (n,) the flat unconstrained vector
-    logp, *trace = _join(model, [model.logp(),
-                                 *model.replace_rvs_by_values(model.unobserved_RVs)], x)
-    start = _start_graph(model)
-    graphs = [logp, *trace]
-    key = _key(model, graphs, start, mode)
+    g = _graphs(model, mode)
+    key = g.key
     path = _cache_dir() / f"{key}.pkl"
     functions = _MEMORY.get(key) or _load(path)
     if not isinstance(functions, _Functions):
-        functions = _compile(model, logp, trace, start, x, mode)
+        functions = _compile(model, g, mode)
         _store(path, functions)
     _MEMORY[key] = functions
     _MEMORY.move_to_end(key)
     while len(_MEMORY) > MEMORY_SLOTS:
         _MEMORY.popitem(last=False)
-    shared = _shared_list(graphs)
+    shared = _shared_list([g.logp, *g.trace])
     values = tuple(np.asarray(shared[i].get_value()) for i in functions.data_positions)
     names = tuple(v.name for v in model.unobserved_RVs)
     logp_dlogp, expand = (_reentrant(f, mode) for f in (functions.logp_dlogp, functions.expand))
