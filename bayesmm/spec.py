@@ -140,7 +140,7 @@ def _bar(formula: str, piece: tuple[Token, ...]) -> _Bar:
     expr, *rest = split_top_level(inner, "PIPE")
     pipe = len(expr)  # index of the first top-level '|' in inner
     double = len(rest) >= 2 and not rest[0] and inner[pipe].end == inner[pipe + 1].start
-    factor = rest[1] if double else rest[0]
+    factor = (rest[1] if double else rest[0]) if rest else ()  # no '|' at this depth: ((1|g))
     if not expr or not factor or len(rest) != (2 if double else 1):
         raise FormulaError(
             f"formula: random-effects term {_text(formula, piece)!r} must read "

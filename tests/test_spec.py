@@ -69,6 +69,7 @@ def test_bar_terms_are_found_on_tokens_not_characters():
 
 
 @pytest.mark.parametrize("formula", ["y ~ x + (1 | g | h)", "y ~ x + (1 ||| g)",
+                                     "y ~ x + ((1 | g))",
                                      "y ~ x + (1 | g)(1 | h)", "y ~ x + (1 | g):z"])
 def test_malformed_bar_terms_are_rejected(formula):
     with pytest.raises(FormulaError, match="^formula: "):
