@@ -169,7 +169,8 @@ class MixtureModel:
         # jittered start can leave chains in minor modes
         em = fit_em(d.y, d.X, self.k, self.priors, self.order, n_restarts, random_seed)
         start = Start(low_dimensional=True,
-                      initvals=mixture_initvals(d, self.order, em.beta, em.sigma, em.w))
+                      initvals=mixture_initvals(d, self.priors, self.order, em.beta,
+                                                    em.sigma, em.w))
         model = build_mixture(d, self.k, self.priors, self.order)
         # NUTS from the EM mode. On galaxies (K = 3, 4 × 2000 draws,
         # benchmarks/mixture_mixing.py) a refit took 24 s (min bulk ESS 1052) with nutpie and

@@ -27,7 +27,7 @@ from .errors import SpecificationError, describe
 __all__ = ["Prior", "corr_key", "default_priors", "resolve_priors", "sd_key", "with_overrides"]
 
 _DISTS = ("Normal", "HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "StudentT",
-          "Gamma", "LKJ")
+          "Gamma", "InverseGamma", "LKJ")
 
 
 @dataclass(frozen=True)

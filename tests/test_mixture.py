@@ -36,13 +36,36 @@ def test_mixture_log_density_is_log_sum_exp():
     model = bmm.mixture("y ~ 1", frame, k=2)
     pm_model = build_mixture(model.design, 2, model.priors, "none")
     w_value = pm_model.rvs_to_transforms[pm_model["w"]].forward(np.array([0.7, 0.3])).eval()
-    point = {"beta": np.array([[0.0], [3.0]]), "sigma_log__": np.log([1.0, 2.0]),
+    point = {"beta": np.array([[0.0], [3.0]]), "_sigma2_log__": np.log([1.0, 4.0]),
              "w_simplex__": w_value}
     logp = pm_model.compile_fn(pm_model.logp(vars=pm_model.observed_RVs, sum=True),
                                point_fn=True)
     y = frame["y"].to_numpy()
     by_hand = np.log(0.7 * sps.norm.pdf(y, 0, 1) + 0.3 * sps.norm.pdf(y, 3, 2)).sum()
     np.testing.assert_allclose(logp(point), by_hand, rtol=1e-10)
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_variance_prior_log_density_by_hand(fixed):
+    # Richardson & Green: σ_k² ~ InverseGamma(a, β), β ~ Gamma(g, h) or fixed; by scipy
+    frame = pd.DataFrame({"y": [0.1, 2.5, 4.0, -1.0, 3.3]})
+    priors = {"sigma2": bmm.Prior("InverseGamma", alpha=3.0, beta=0.8)} if fixed else None
+    model = bmm.mixture("y ~ 1", frame, k=2, priors=priors)
+    pm_model = build_mixture(model.design, 2, model.priors, "none")
+    free = [pm_model["_sigma2"]] if fixed else [pm_model["_sigma2"], pm_model["_sigma2_scale"]]
+    logp = pm_model.compile_logp(vars=free, jacobian=False)
+    u, b = np.array([0.5, 2.0]), 0.8
+    point = {"_sigma2_log__": np.log(u), "_sigma2_scale_log__": np.log(b)}
+    a, (g, h) = (3.0, (None, None)) if fixed else (2.0, (2.0, 100.0 / 5.0**2))
+    by_hand = sps.invgamma.logpdf(u, a, scale=b).sum()
+    if not fixed:
+        by_hand += sps.gamma.logpdf(b, g, scale=1.0 / h)
+    start = pm_model.initial_point()  # the other variables' values do not enter
+    point = {**start, **{k: v for k, v in point.items() if k in start}}
+    np.testing.assert_allclose(logp(point), by_hand, rtol=1e-10)
+    (sd,) = pm_model.replace_rvs_by_values([pm_model["sigma"]])
+    sigma = pm_model.compile_fn(sd, point_fn=True)
+    np.testing.assert_allclose(sigma({"_sigma2_log__": np.log(u)}), np.sqrt(u), rtol=1e-12)
 
 
 @pytest.mark.slow
@@ -71,7 +94,10 @@ def faithful(data):
 
 def test_faithful_em_matches_scikit_learn(faithful):
     sk = pytest.importorskip("sklearn.mixture")
-    em = bmm.mixture("waiting ~ 1", faithful, k=2).fit(method="map")
+    # maximum likelihood: under a HalfNormal SD prior far wider than the data (the default
+    # inverse-gamma variance prior moves σ by ~1 %)
+    em = bmm.mixture("waiting ~ 1", faithful, k=2,
+                     priors={"sigma": bmm.Prior("HalfNormal", sigma=1e3)}).fit(method="map")
     gm = sk.GaussianMixture(2, tol=1e-12, max_iter=10000, n_init=5, random_state=0,
                             reg_covar=0.0).fit(faithful[["waiting"]])
     o = np.argsort(gm.means_.ravel())
@@ -247,7 +273,11 @@ def test_default_priors_scale_with_the_data(faithful):
     model = bmm.mixture("waiting ~ 1", faithful, k=2)
     pri = mixture_priors(model.design)
     assert pri.coef_mu[0] == pytest.approx(faithful["waiting"].mean())
-    assert pri.sigma_sd == pytest.approx(2.5 * faithful["waiting"].std(ddof=0))
+    assert pri.coef_sd[0] == pytest.approx(2.5 * faithful["waiting"].std(ddof=0))
+    # Richardson & Green's variance prior, its scale's mean 0.02 R²
+    assert (pri.sigma_sd, pri.var_shape, pri.var_scale, pri.scale_shape) == (None, 2.0, None, 2.0)
+    spread = np.ptp(faithful["waiting"])
+    assert pri.scale_shape / pri.scale_rate == pytest.approx(0.02 * spread**2)
 
 
 def test_mixture_priors_are_overridden_as_a_mixed_models(faithful):
@@ -268,6 +298,20 @@ def test_mixture_priors_are_overridden_as_a_mixed_models(faithful):
                        r"HalfNormal\(sigma\).*received HalfStudentT"):
         bmm.mixture("waiting ~ 1", faithful, k=2,
                     priors={"sigma": bmm.Prior("HalfStudentT", nu=3, sigma=1)})
+    pri = bmm.mixture("waiting ~ 1", faithful, k=2, priors={
+        "sigma2": bmm.Prior("InverseGamma", alpha=3.0, beta=5.0)}).priors
+    assert (pri.sigma_sd, pri.var_shape, pri.var_scale) == (None, 3.0, 5.0)
+    pri = bmm.mixture("waiting ~ 1", faithful, k=2, priors={
+        "beta(sigma2)": bmm.Prior("Gamma", alpha=1.5, beta=0.2)}).priors
+    assert (pri.var_scale, pri.scale_shape, pri.scale_rate) == (None, 1.5, 0.2)
+    with pytest.raises(bmm.SpecificationError, match=r"priors: 'sigma' .* received both"):
+        bmm.mixture("waiting ~ 1", faithful, k=2, priors={
+            "sigma": bmm.Prior("HalfNormal", sigma=4.0),
+            "sigma2": bmm.Prior("InverseGamma", alpha=2.0)})
+    with pytest.raises(bmm.SpecificationError, match=r"priors\['sigma2'\]: a mixture takes "
+                       r"InverseGamma\(alpha\) or InverseGamma\(alpha, beta\)"):
+        bmm.mixture("waiting ~ 1", faithful, k=2,
+                    priors={"sigma2": bmm.Prior("HalfNormal", sigma=1.0)})
     with pytest.raises(bmm.SpecificationError, match="priors: expected a dict"):
         bmm.mixture("waiting ~ 1", faithful, k=2, priors=[1.0])
 

@@ -228,7 +228,7 @@ class Mixture:
         y = rng.normal(mu[z], sigma[z])
         d = dataclasses.replace(self.design, y=y)
         em = fit_em(y, d.X, 2, self.priors, "mu", 5, r)
-        for name, value in mixture_initvals(d, "mu", em.beta, em.sigma, em.w).items():
+        for name, value in mixture_initvals(d, self.priors, "mu", em.beta, em.sigma, em.w).items():
             self.start[name].set_value(np.asarray(value, dtype=float))
         self.y.set_value(y)  # the gradient check in ``flat`` sees this replication's data
         compiled = dataclasses.replace(self.compiled, initial_point_func=self.flat)

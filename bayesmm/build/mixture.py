@@ -22,33 +22,66 @@ from ..priors import Prior, default_priors, sd_key, with_overrides
 from .common import observed
 
 __all__ = ["MixturePriors", "build_mixture", "mixture_initvals", "mixture_priors",
-           "mixture_likelihood"]
+           "mixture_likelihood", "variance_scale"]
 
-_PARAMS = {"Normal": {"mu", "sigma"}, "HalfNormal": {"sigma"}}
+# the families (and parameters) EM's closed-form M-step serves, by prior key
+_Families = tuple[tuple[str, frozenset[str]], ...]
+_COEF: _Families = (("Normal", frozenset({"mu", "sigma"})),)
+_SD: _Families = (("HalfNormal", frozenset({"sigma"})),)
+_VARIANCE: _Families = (("InverseGamma", frozenset({"alpha"})),  # β random
+                        ("InverseGamma", frozenset({"alpha", "beta"})))  # β fixed
+_SCALE: _Families = (("Gamma", frozenset({"alpha", "beta"})),)
+SIGMA2, SIGMA2_SCALE = "sigma2", "beta(sigma2)"
 
 
 @dataclass(frozen=True)
 class MixturePriors:
     """Priors of the mixture, scaled to the data.
 
+    Every component's SD has either a HalfNormal(``sigma_sd``) prior or, when ``sigma_sd`` is
+    None (the default), its variance has Richardson & Green's (1997) prior
+    σ_k² ~ InverseGamma(``var_shape``, β) with a scale β shared by the components: fixed at
+    ``var_scale``, or, when that is None, β ~ Gamma(``scale_shape``, ``scale_rate``).
+
     Attributes
     ----------
     coef_mu, coef_sd : ndarray, shape (p,)
         Normal prior of every component's coefficients (intercept first when present).
-    sigma_sd : float
-        HalfNormal scale of every component's SD.
+    sigma_sd : float or None
+        HalfNormal scale of every component's SD; None for the inverse-gamma variance prior.
     alpha : float
         Symmetric Dirichlet concentration of the weights.
     group_sd : float
         HalfNormal scale of the SD of the group random intercepts (latent-class mixed
         models); unused without groups.
+    var_shape : float
+        Shape of the inverse-gamma prior of every component variance.
+    var_scale : float or None
+        Its scale β when fixed; None when β has its own Gamma prior.
+    scale_shape, scale_rate : float
+        Gamma prior of the shared scale β.
     """
 
     coef_mu: np.ndarray
     coef_sd: np.ndarray
-    sigma_sd: float
+    sigma_sd: float | None
     alpha: float
     group_sd: float = 1.0
+    var_shape: float = 2.0
+    var_scale: float | None = None
+    scale_shape: float = 2.0
+    scale_rate: float = 1.0
+
+
+def _check(key: str, prior: Prior, allowed: _Families) -> None:
+    """Raise unless ``prior`` is one of the ``allowed`` families with its parameters."""
+    if any(prior.dist == d and set(prior.params) == p for d, p in allowed):
+        return
+    want = " or ".join(f"{d}({', '.join(sorted(p))})" for d, p in allowed)
+    raise SpecificationError(
+        f"priors[{key!r}]: a mixture takes {want} here, the family its EM mode is computed "
+        f"for; received {prior!r}."
+    )
 
 
 def mixture_priors(design: Design, alpha: float = 1.0,
@@ -57,32 +90,66 @@ def mixture_priors(design: Design, alpha: float = 1.0,
 
     Defaults are :func:`bayesmm.priors.default_priors` of the mixture's design: Normal(ȳ,
     2.5 sd y) intercepts, Normal(0, 2.5 sd y / sd x) slopes and a HalfNormal(sd y) SD of the
-    group intercepts (``"sd(Intercept|g)"``), except that every component's SD (``"sigma"``)
-    is HalfNormal(2.5 sd y). A coefficient's prior is shared by the components.
-    ``overrides`` replace them as in :func:`bayesmm.mixedlm`; the families are those EM's
-    closed-form M-step serves (Normal coefficients, HalfNormal SDs).
+    group intercepts (``"sd(Intercept|g)"``). A coefficient's prior is shared by the
+    components. Every component's variance has the prior of Richardson & Green (1997):
+    ``"sigma2"`` InverseGamma(alpha=2) whose scale β, shared by the components, has
+    ``"beta(sigma2)"`` Gamma(2, 100/R²) (R the response's range; mean 0.02 R², their choice,
+    as in docs/priors.md). ``overrides`` replace them as in :func:`bayesmm.mixedlm`:
+    ``"sigma2"`` InverseGamma(alpha, beta) fixes β; ``"sigma"`` HalfNormal(sigma) puts a
+    HalfNormal prior on every component's SD instead. The families are those EM's
+    closed-form M-step serves.
 
     Raises
     ------
     SpecificationError
-        For an unknown key, a malformed prior, or another family.
+        For an unknown key, a malformed prior, another family, or ``"sigma"`` given with
+        ``"sigma2"`` or ``"beta(sigma2)"``.
     """
     defaults = default_priors(design)
-    defaults["sigma"] = Prior("HalfNormal", sigma=2.5 * defaults["sigma"].params["sigma"])
+    spread = float(np.ptp(design.y)) or 1.0
+    defaults[SIGMA2] = Prior("InverseGamma", alpha=2.0)
+    defaults[SIGMA2_SCALE] = Prior("Gamma", alpha=2.0, beta=100.0 / spread**2)
     priors = with_overrides(defaults, overrides)
+    given = set(overrides or {})
+    if "sigma" in given and given & {SIGMA2, SIGMA2_SCALE}:
+        raise SpecificationError(
+            "priors: 'sigma' (a HalfNormal prior on every component's SD) replaces the "
+            f"variance prior {SIGMA2!r}/{SIGMA2_SCALE!r}; received both. Give one of them."
+        )
     for key, prior in priors.items():
-        want = "Normal" if key in design.xnames else "HalfNormal"
-        if prior.dist != want or set(prior.params) != _PARAMS[want]:
-            raise SpecificationError(
-                f"priors[{key!r}]: a mixture takes {want}({', '.join(sorted(_PARAMS[want]))}) "
-                f"here, the family its EM mode is computed for; received {prior!r}."
-            )
+        if key in design.xnames:
+            _check(key, prior, _COEF)
+        elif key == SIGMA2:
+            _check(key, prior, _VARIANCE)
+        elif key == SIGMA2_SCALE:
+            _check(key, prior, _SCALE)
+        else:
+            _check(key, prior, _SD)
     factor_sd = [priors[sd_key(f, "Intercept")].params["sigma"] for f in design.factors]
+    var = priors[SIGMA2].params
     return MixturePriors(
         coef_mu=np.array([float(priors[n].params["mu"]) for n in design.xnames]),  # (p,)
         coef_sd=np.array([float(priors[n].params["sigma"]) for n in design.xnames]),  # (p,)
-        sigma_sd=float(priors["sigma"].params["sigma"]), alpha=float(alpha),
-        group_sd=float(factor_sd[0]) if factor_sd else 1.0)
+        sigma_sd=float(priors["sigma"].params["sigma"]) if "sigma" in given else None,
+        alpha=float(alpha), group_sd=float(factor_sd[0]) if factor_sd else 1.0,
+        var_shape=float(var["alpha"]),
+        var_scale=float(var["beta"]) if "beta" in var else None,
+        scale_shape=float(priors[SIGMA2_SCALE].params["alpha"]),
+        scale_rate=float(priors[SIGMA2_SCALE].params["beta"]))
+
+
+def variance_scale(priors: MixturePriors, sigma: np.ndarray) -> float:
+    """Return the shared scale β of the variance prior that is most probable given ``sigma``.
+
+    β's fixed value when it has one; else the mode of its full conditional,
+    Σ_k log InverseGamma(σ_k² | a, β) + log Gamma(β | g, h), which is
+    β = (K a + g − 1)/(h + Σ_k 1/σ_k²). With ``sigma`` EM's mode, this is β's mode too.
+    """
+    if priors.var_scale is not None:
+        return priors.var_scale
+    k = sigma.size
+    return float((k * priors.var_shape + priors.scale_shape - 1.0)
+                 / (priors.scale_rate + np.sum(1.0 / sigma**2)))
 
 
 def _intercept_index(design: Design) -> int | None:
@@ -91,13 +158,14 @@ def _intercept_index(design: Design) -> int | None:
     return int(const[0]) if const.size else None
 
 
-def mixture_initvals(design: Design, order: str, beta: np.ndarray, sigma: np.ndarray,
-                     w: np.ndarray) -> dict[str, np.ndarray]:
+def mixture_initvals(design: Design, priors: MixturePriors, order: str, beta: np.ndarray,
+                     sigma: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
     """Map a posterior mode (e.g. EM's) to NUTS starting values in the build's variables.
 
     Parameters
     ----------
     design : Design
+    priors : MixturePriors
     order : str
     beta : ndarray, shape (K, p)
     sigma, w : ndarray, shape (K,)
@@ -106,6 +174,10 @@ def mixture_initvals(design: Design, order: str, beta: np.ndarray, sigma: np.nda
     k = beta.shape[0]
     ramp = 1e-6 * np.arange(k)  # strictly increasing for the ordered transform
     init: dict[str, np.ndarray] = {"sigma": sigma}
+    if priors.sigma_sd is None:
+        init = {"_sigma2": sigma**2}
+        if priors.var_scale is None:
+            init["_sigma2_scale"] = np.array(variance_scale(priors, sigma))
     if design.factors:  # group intercepts start at zero with a moderate SD
         f = design.factors[0]
         init[f.label] = np.zeros(f.n_levels)
@@ -176,8 +248,7 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
             beta = pm.Deterministic("beta", pt.stack(cols, axis=1), dims=("component", "coef"))
         else:
             beta = pm.Normal("beta", mu=cm, sigma=cs, dims=("component", "coef"))
-        sigma = pm.HalfNormal("sigma", sigma=pm.Data("_sigma_sd", float(priors.sigma_sd)),
-                              dims="component")
+        sigma = _component_sd(priors)
         alpha = pm.Data("_alpha", np.full(k, float(priors.alpha)))  # (K,)
         if order == "weights":
             # Ordered log-weights η; w = softmax(η). Dirichlet(α) density on the simplex plus
@@ -199,6 +270,21 @@ def build_mixture(design: Design, k: int, priors: MixturePriors, order: str) -> 
             effects.append(pm.ZeroSumNormal(f.label, sigma=tau, dims=f"{f.label}_level"))  # (G,)
         _likelihood(design, w, beta, sigma, effects)
     return model
+
+
+def _component_sd(priors: MixturePriors) -> pt.TensorVariable:
+    """Every component's SD (K,) under its prior, inside the model being built."""
+    if priors.sigma_sd is not None:
+        return pm.HalfNormal("sigma", sigma=pm.Data("_sigma_sd", float(priors.sigma_sd)),
+                             dims="component")
+    if priors.var_scale is None:  # β shared by the components, with its own prior
+        scale = pm.Gamma("_sigma2_scale", alpha=pm.Data("_scale_shape", priors.scale_shape),
+                         beta=pm.Data("_scale_rate", priors.scale_rate))
+    else:
+        scale = pm.Data("_sigma2_scale", float(priors.var_scale))
+    var = pm.InverseGamma("_sigma2", alpha=pm.Data("_var_shape", priors.var_shape),
+                          beta=scale, dims="component")  # (K,)
+    return pm.Deterministic("sigma", pt.sqrt(var), dims="component")
 
 
 def mixture_likelihood(design: Design, k: int) -> pm.Model:

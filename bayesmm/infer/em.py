@@ -1,8 +1,11 @@
 """EM for the Gaussian mixture of regressions: the posterior mode under the NUTS priors.
 
 M-steps are exact under the priors: ridge-type weighted least squares for each component's
-coefficients (Normal prior), the positive root of a quadratic for σ_k² (HalfNormal prior on
-σ_k) and (n_k + α − 1)/(N + K(α − 1)) for the weights (Dirichlet prior).
+coefficients (Normal prior); for σ_k², (S_k + 2β)/(n_k + 2a + 2) under the inverse-gamma
+variance prior (after β's own conditional mode, when β is random), or the positive root of a
+quadratic under a HalfNormal prior on σ_k; and (n_k + α − 1)/(N + K(α − 1)) for the weights
+(Dirichlet prior). Each is a conditional maximisation (ECM: Meng and Rubin 1993), so every
+step still raises the posterior.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from ..build.mixture import MixturePriors
+from ..build.mixture import MixturePriors, variance_scale
 
 __all__ = ["EMFit", "fit_em", "log_posterior"]
 
@@ -55,9 +58,20 @@ def _component_logpdf(y: np.ndarray, X: np.ndarray, beta: np.ndarray, sigma: np.
 
 def _log_prior(beta: np.ndarray, sigma: np.ndarray, w: np.ndarray, priors: MixturePriors
                ) -> float:
-    """Log prior densities of the parameters (up to constants)."""
+    """Log prior densities of the parameters (up to constants).
+
+    Under the inverse-gamma variance prior with a random scale β, the density of the
+    variances σ_k² and of β at β's conditional mode (:func:`variance_scale`), i.e. the
+    posterior profiled over β, whose maximum is the joint mode's.
+    """
     lp = -0.5 * np.sum(((beta - priors.coef_mu) / priors.coef_sd) ** 2)
-    lp += -0.5 * np.sum((sigma / priors.sigma_sd) ** 2)
+    if priors.sigma_sd is not None:
+        lp += -0.5 * np.sum((sigma / priors.sigma_sd) ** 2)
+    else:
+        b, u, a = variance_scale(priors, sigma), sigma**2, priors.var_shape  # β, (K,), a
+        lp += np.sum(a * np.log(b) - (a + 1.0) * np.log(u) - b / u)
+        if priors.var_scale is None:
+            lp += (priors.scale_shape - 1.0) * np.log(b) - priors.scale_rate * b
     lp += (priors.alpha - 1.0) * np.sum(np.log(w))
     return float(lp)
 
@@ -88,9 +102,16 @@ def _m_step(y: np.ndarray, X: np.ndarray, r: np.ndarray, priors: MixturePriors,
     b = np.einsum("nkp,n->kp", rX, y) / s2[:, None] + prec0 * priors.coef_mu  # (K, p)
     beta = np.linalg.solve(A, b[:, :, None])[:, :, 0]  # (K, p)
     S = np.einsum("nk,nk->k", r, (y[:, None] - X @ beta.T) ** 2)  # (K,)
-    nk, t2 = r.sum(axis=0), priors.sigma_sd**2  # (K,)
-    # maximise −n log σ − S/(2σ²) − σ²/(2t²): u = σ² solves u²/t² + n u − S = 0
-    u = 0.5 * t2 * (-nk + np.sqrt(nk**2 + 4.0 * S / t2))
+    nk = r.sum(axis=0)  # (K,)
+    if priors.sigma_sd is None:
+        # maximise −(n/2 + a + 1) log u − (S/2 + β)/u over u = σ², β at its conditional
+        # mode given the incoming σ
+        b = variance_scale(priors, sigma)
+        u = (S + 2.0 * b) / (nk + 2.0 * priors.var_shape + 2.0)
+    else:
+        t2 = priors.sigma_sd**2
+        # maximise −n log σ − S/(2σ²) − σ²/(2t²): u = σ² solves u²/t² + n u − S = 0
+        u = 0.5 * t2 * (-nk + np.sqrt(nk**2 + 4.0 * S / t2))
     new_sigma = np.sqrt(np.maximum(u, 1e-12))
     w = (nk + priors.alpha - 1.0) / (N + K * (priors.alpha - 1.0))
     return beta, new_sigma, np.clip(w, 1e-12, None) / np.clip(w, 1e-12, None).sum()

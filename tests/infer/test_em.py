@@ -3,9 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
+from scipy.optimize import minimize_scalar
 
 import bayesmm as bmm
-from bayesmm.build.mixture import mixture_priors
+from bayesmm.build.mixture import mixture_priors, variance_scale
 from bayesmm.infer.em import fit_em, log_posterior
 from bayesmm.infer.numdiff import hessian
 
@@ -32,11 +34,18 @@ def _gradient(f, z, h=1e-5):
     return np.array([(f(z + h * e) - f(z - h * e)) / (2 * h) for e in np.eye(z.size)])
 
 
-@pytest.mark.parametrize(("formula", "alpha"), [("waiting ~ 1", 1.0), ("waiting ~ 1", 4.0),
-                                                ("waiting ~ eruptions", 1.0)])
-def test_em_mode_is_a_stationary_point_of_the_log_posterior(data, formula, alpha):
+# the default (inverse-gamma variances, random scale), a fixed scale, HalfNormal SDs
+SD_PRIORS = [None, {"sigma2": bmm.Prior("InverseGamma", alpha=3.0, beta=50.0)},
+             {"sigma": bmm.Prior("HalfNormal", sigma=30.0)}]
+
+
+@pytest.mark.parametrize(("formula", "alpha", "priors"), [
+    ("waiting ~ 1", 1.0, SD_PRIORS[0]), ("waiting ~ 1", 4.0, SD_PRIORS[0]),
+    ("waiting ~ eruptions", 1.0, SD_PRIORS[0]), ("waiting ~ 1", 1.0, SD_PRIORS[1]),
+    ("waiting ~ 1", 1.0, SD_PRIORS[2])])
+def test_em_mode_is_a_stationary_point_of_the_log_posterior(data, formula, alpha, priors):
     frame = data("faithful")
-    model = bmm.mixture(formula, frame, k=2, alpha=alpha)
+    model = bmm.mixture(formula, frame, k=2, alpha=alpha, priors=priors)
     d = model.design
     em = fit_em(d.y, d.X, 2, model.priors, "mu", n_restarts=5, seed=0)
     assert em.converged
@@ -52,6 +61,26 @@ def test_em_mode_is_a_stationary_point_of_the_log_posterior(data, formula, alpha
     assert gain < 1e-10 * abs(em.log_posterior), gain
     assert em.log_posterior == pytest.approx(em.restarts.max(), rel=1e-12)
     assert np.all(np.diff(em.beta[:, 0]) > 0)  # ordered by intercept
+
+
+def test_variance_scale_is_the_mode_of_its_full_conditional():
+    # β's conditional density: Σ_k InverseGamma(σ_k² | a, β) · Gamma(β | g, h), by scipy
+    y = np.random.default_rng(0).normal(size=50)
+    priors = mixture_priors(bmm.mixture("y ~ 1", pd.DataFrame({"y": y}), k=3).design)
+    assert (priors.var_shape, priors.scale_shape, priors.var_scale) == (2.0, 2.0, None)
+    assert priors.scale_rate == pytest.approx(100.0 / np.ptp(y) ** 2)
+    sigma = np.array([0.3, 1.0, 2.5])
+
+    def minus_log(b: float) -> float:
+        return -(sps.invgamma.logpdf(sigma**2, priors.var_shape, scale=b).sum()
+                 + sps.gamma.logpdf(b, priors.scale_shape, scale=1.0 / priors.scale_rate))
+
+    best = minimize_scalar(minus_log, bounds=(1e-6, 100.0), method="bounded",
+                           options={"xatol": 1e-10})
+    assert variance_scale(priors, sigma) == pytest.approx(best.x, rel=1e-7)
+    fixed = mixture_priors(bmm.mixture("y ~ 1", pd.DataFrame({"y": y}), k=3).design,
+                           overrides={"sigma2": bmm.Prior("InverseGamma", alpha=2.0, beta=0.7)})
+    assert variance_scale(fixed, sigma) == 0.7
 
 
 def test_weight_update_is_the_dirichlet_mode():
