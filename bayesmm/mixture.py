@@ -78,8 +78,10 @@ class MixtureModel:
     priors : dict, optional
         Replaces data-scaled defaults by parameter name, as :func:`bayesmm.mixedlm`'s
         ``priors=``: a coefficient's name (its prior is shared by the components; Normal),
-        ``"sigma"`` (every component's SD; HalfNormal) or ``"sd(Intercept|g)"`` (HalfNormal),
-        each a :class:`bayesmm.Prior` (see :func:`bayesmm.build.mixture.mixture_priors`).
+        ``"sigma2"`` (every component's variance; InverseGamma, its scale ``beta`` fixed or
+        left to ``"beta(sigma2)"``, a Gamma), ``"sigma"`` (a HalfNormal on every component's
+        SD instead) or ``"sd(Intercept|g)"`` (HalfNormal), each a :class:`bayesmm.Prior`
+        (see :func:`bayesmm.build.mixture.mixture_priors`).
     groups : str, optional
         Grouping column of a random intercept shared by every component (a latent-class
         mixed model); the same as adding ``(1 | g)`` to the formula.

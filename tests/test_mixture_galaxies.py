@@ -19,14 +19,16 @@ def test_galaxies_ordered_model_converges_and_compares_by_loo(data, seed):
     # priors (Dirichlet(1) weights, Richardson & Green's inverse-gamma variances with a
     # shared random scale; docs/priors.md "Other priors on the component SDs"), measured on
     # seeds 0-5: K = 4 stops at 4 x 2,000-4,000 draws, K = 5 at 4 x 5,000-20,000 (1-77
-    # divergences). Under the earlier HalfNormal SD prior K = 5 needed Dirichlet(4).
+    # divergences) in a scratch build, and at 34,000 on seed 0 here (169 divergences), so
+    # K = 5 may run to 60,000. Under the earlier HalfNormal SD prior K = 5 needed
+    # Dirichlet(4).
     frame = data("galaxies").assign(v=lambda f: f["dat"] / 1000.0)
-    runs = {"K=2": (2, 1.0), "K=3": (3, 1.0), "K=4": (4, 1.0), "K=5": (5, 1.0)}
+    runs = {"K=2": 2, "K=3": 3, "K=4": 4, "K=5": 5}
     fits = {}
-    for name, (k, alpha) in runs.items():
-        res = bmm.mixture("v ~ 1", frame, k=k, alpha=alpha).fit(
-            draws=1000, max_draws=30000, tune=1000, chains=4, random_seed=seed,
-            target_accept=0.95)
+    for name, k in runs.items():
+        res = bmm.mixture("v ~ 1", frame, k=k).fit(
+            draws=1000, max_draws=60000 if k == 5 else 30000, tune=1000, chains=4,
+            random_seed=seed, target_accept=0.95)
         summary = res.summary()
         table = summary.table
         converged = table["R-hat"].max() <= 1.01 and table["ESS bulk"].min() >= 400
