@@ -167,7 +167,8 @@ def test_one_function_serves_every_number_of_components(data, monkeypatch):
         mix = bmm.mixture("v ~ 1", frame, k=k)
         model = build_mixture(mix.design, k, mix.priors, "mu")
         density = compile_density(model)  # K = 4: compiling would fail (patched below)
-        assert density.n_dim == 3 * k - 1  # ordered means, log SDs, simplex weights
+        # ordered means, log variances, simplex weights, the variances' log scale β
+        assert density.n_dim == 3 * k
         ref = _reference(model)
         for x in _points(density, seed=k):
             np.testing.assert_allclose(density.logp_grad(x)[0], ref(x)[0], rtol=1e-10)
