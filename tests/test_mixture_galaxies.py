@@ -17,7 +17,7 @@ def test_galaxies_ordered_model_converges_and_compares_by_loo(data, seed):
     # Chains start near the EM mode (nutpie, 4 chains) and extend themselves (max_draws)
     # until every parameter has R-hat <= 1.01 and bulk ESS >= 400. Under the default
     # priors (Dirichlet(1) weights, Richardson & Green's inverse-gamma variances with a
-    # shared random scale; docs/priors.md "Other priors on the component SDs"), measured on
+    # shared random scale; docs/priors.md "The variance prior"), measured on
     # seeds 0-5: K = 4 stops at 4 x 2,000-4,000 draws, K = 5 at 4 x 5,000-20,000 (1-77
     # divergences) in a scratch build, and at 34,000 on seed 0 here (169 divergences), so
     # K = 5 may run to 60,000. Under the earlier HalfNormal SD prior K = 5 needed
