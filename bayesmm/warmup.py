@@ -1,14 +1,13 @@
 """Compile the common model structures once per installation (``bayesmm warmup``).
 
-A first fit of a structure pays Numba's compile of its density (20–35 s), and the density's
-key ignores names, data and sizes (:mod:`bayesmm.infer.compiled`): what remains is the
-number of random-effect columns q, the number of fixed effects p (unrolled for speed), the
-covariance blocks, the family and the prior families. Fitting one small simulated data set
-of each common Gaussian structure — a random intercept or a correlated intercept and slope,
-with one to three fixed effects — leaves their functions in PyTensor's ``compiledir``, where
-every later fit of such a model (any data, any names) finds them. The latent build of the
-other families (:data:`LATENT`) reads its fixed effects as data, so one random-intercept
-structure per family serves every p.
+A first fit of a structure pays Numba's compile of its density. The Gaussian marginal build
+with the default prior families runs on one hand-written kernel whatever its q, p and
+blocks (:mod:`bayesmm.infer.marginal_kernel`): one short Gaussian fit compiles it and its
+GIL-free callbacks (7–12 s) into Numba's cache for every later one-factor Gaussian model.
+Other models compile their PyTensor graph per structure (20–35 s), keyed without names,
+data or sizes (:mod:`bayesmm.infer.compiled`). The latent build of the other families
+(:data:`LATENT`) reads its fixed effects as data, so one random-intercept structure per
+family serves every p.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from .diagnostics import SamplingWarning
 
 __all__ = ["LATENT", "STRUCTURES", "structure_formula", "warmup"]
 
-STRUCTURES = tuple((q, p) for q in (1, 2) for p in (1, 2, 3))  # (q, p)
+STRUCTURES = ((2, 2),)  # (q, p): one Gaussian fit compiles the kernel serving them all
 # family: random-intercept formula on _frame's columns (the latent build; any p)
 LATENT = {"bernoulli": "b ~ 1 + (1 | g)", "binomial": "k / n ~ 1 + (1 | g)",
           "poisson": "k ~ 1 + (1 | g)"}

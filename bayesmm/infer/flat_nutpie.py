@@ -135,8 +135,8 @@ def _native_model_from(density: CompiledDensity, model: pm.Model, seed: int | No
         shape_info=(list(density.names), None, shapes), logp_func=None, expand_func=None)
 
 
-def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True
-                       ) -> az.InferenceData:
+def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True,
+                       density: CompiledDensity | None = None) -> az.InferenceData:
     """Sample ``model`` (continuous free variables only) with nutpie on its cached density.
 
     Parameters
@@ -145,6 +145,10 @@ def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True
     options : NutsOptions
     warm : bool
         Start near the posterior mode (low-dimensional models); else jittered initial points.
+    density : CompiledDensity, optional
+        ``model``'s flat density when the build has one already (the marginal build's
+        hand-written kernel, :mod:`bayesmm.infer.kernel_density`); otherwise the model's
+        graph is compiled (:func:`~bayesmm.infer.compiled.compile_density`).
 
     Returns
     -------
@@ -153,7 +157,8 @@ def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True
     """
     import nutpie
 
-    density = compile_density(model, "NUMBA")
+    if density is None:
+        density = compile_density(model, "NUMBA")
     settings = {"tune": options.tune, "chains": options.chains, "seed": options.random_seed,
                 "progress_bar": options.progressbar, "target_accept": options.target_accept,
                 "save_warmup": False}

@@ -35,6 +35,7 @@ from .effects import (
     partial_residual_stats,
     pointwise_loglik,
 )
+from .kernel_density import kernel_density
 from .options import NutsOptions
 from .samplers import Start, get_sampler
 
@@ -141,7 +142,10 @@ def sample_nuts(
              "latent": lambda: build_latent(design, priors)}[build]()
     if options.sampler is None:
         options = replace(options, sampler=default_sampler(build))
-    sampler, start = get_sampler(options.sampler), Start(low_dimensional=build == "marginal")
+    density = (kernel_density(model, design, priors, stats)
+               if build == "marginal" and options.sampler == "nutpie" else None)
+    sampler = get_sampler(options.sampler)
+    start = Start(low_dimensional=build == "marginal", density=density)
     if options.max_draws is not None and not sampler.can_extend(start):
         raise SpecificationError(
             "max_draws: a run that extends itself needs nutpie on the marginal build; "

@@ -25,6 +25,7 @@ import numpy as np
 import pymc as pm
 
 from .blas import one_blas_thread
+from .compiled import CompiledDensity
 from .flat_nutpie import sample_flat_nutpie
 from .options import NutsOptions
 from .warmstart import warm_start
@@ -42,10 +43,15 @@ class Start:
         cached flat density apply.
     initvals : mapping, optional
         Every chain starts here (a mixture's EM mode); otherwise the sampler chooses.
+    density : CompiledDensity, optional
+        The model's flat density, already compiled (the marginal build's hand-written
+        kernel): nutpie samples on it instead of compiling the model's graph; PyMC's
+        sampler, which runs on the graph, ignores it.
     """
 
     low_dimensional: bool = False
     initvals: Mapping[str, np.ndarray] | None = field(default=None)
+    density: CompiledDensity | None = field(default=None)
 
 
 class Sampler(Protocol):
@@ -122,7 +128,8 @@ class NutpieSampler:
         for name, value in (start.initvals or {}).items():  # chains start near this point
             model.set_initval(model[name], value)
         with one_blas_thread():
-            return sample_flat_nutpie(model, options, warm=start.low_dimensional)
+            return sample_flat_nutpie(model, options, warm=start.low_dimensional,
+                                      density=start.density)
 
 
 SAMPLERS: dict[str, Sampler] = {

@@ -1,0 +1,208 @@
+"""The marginal build's density served by the hand-written kernel: layout, data, trace.
+
+:mod:`bayesmm.infer.marginal_kernel` computes the Gaussian marginal density of one factor
+with β integrated out, for any G, q and p, from a description of the model in two arrays.
+Here that description is built from the design and the resolved priors, and checked
+against the PyMC model the build made (its value variables and trace variables, by name
+and order); a model the kernel does not cover — another prior family or parameterisation,
+a fixed effect without a Normal prior — gets ``None`` and keeps the compiled PyTensor path
+(:func:`bayesmm.infer.compiled.compile_density`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import pymc as pm
+from scipy.special import gammaln
+
+from ..build.common import sd_names
+from ..build.marginal import beta_is_conjugate, marginal_applies, normal_prior_moments
+from ..design import Design, FactorDesign
+from ..priors import Prior, corr_key, sd_key
+from ..suffstats import SuffStats
+from . import marginal_kernel
+from .compiled import CompiledDensity
+
+__all__ = ["KernelDensity", "kernel_density", "kernel_layout"]
+
+# the kernel's own source and Numba's version: one compilation per installation
+KEY = hashlib.sha256(Path(marginal_kernel.__file__).read_bytes()
+                     + numba.__version__.encode()).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class KernelDensity(CompiledDensity):
+    """A :class:`CompiledDensity` whose ``expand`` returns the trace as one flat array."""
+
+    def trace_point(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Evaluate the trace variables at ``x``, by name."""
+        (flat,) = self.expand(x, *self.data)
+        out, at = {}, 0
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            size = int(np.prod(shape, dtype=int))
+            out[name] = np.asarray(flat[at:at + size], dtype=float).reshape(shape)
+            at += size
+        return out
+
+
+@dataclass(frozen=True)
+class KernelLayout:
+    """The kernel's description of a model (:mod:`bayesmm.infer.marginal_kernel`).
+
+    Attributes
+    ----------
+    ints, par : ndarray
+        Integer and float layout arrays.
+    value_names : tuple of str
+        PyMC's value variables, in the flat vector's order.
+    names : tuple of str
+        The trace variables, in ``expand``'s order.
+    shapes : tuple of tuple of int
+    x0 : ndarray
+        PyMC's initial point (every prior's support point, transformed).
+    """
+
+    ints: np.ndarray
+    par: np.ndarray
+    value_names: tuple[str, ...]
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    x0: np.ndarray
+
+
+def _family(prior: Prior) -> tuple[int, float, float, float, float] | None:
+    """(code, a, b, log constant, support point) of a positive prior, None if not covered."""
+    if prior.dist not in marginal_kernel.FAMILIES:
+        return None
+    code, keys = marginal_kernel.FAMILIES[prior.dist]
+    if set(prior.params) != set(keys):
+        return None
+    a = float(prior.params[keys[0]])
+    b = float(prior.params[keys[1]]) if len(keys) > 1 else 0.0
+    if prior.dist == "HalfNormal":
+        return code, a, b, 0.5 * np.log(2.0 / np.pi) - np.log(a), a
+    if prior.dist == "HalfStudentT":
+        c = (np.log(2.0) + gammaln((a + 1.0) / 2.0) - gammaln(a / 2.0)
+             - 0.5 * np.log(a * np.pi * b * b))
+        return code, a, b, c, b
+    if prior.dist == "HalfCauchy":
+        return code, a, b, np.log(2.0) - np.log(np.pi) - np.log(a), a
+    if prior.dist == "Exponential":
+        return code, a, b, np.log(a), 1.0 / a
+    c = a * np.log(b) - gammaln(a)  # Gamma, InverseGamma
+    if prior.dist == "Gamma":
+        return code, a, b, c, a / b
+    return code, a, b, c, b / (a - 1.0) if a > 1.0 else b / (a + 1.0)
+
+
+def lkj_log_norm(eta: float, n: int) -> float:
+    """Return the constant PyMC's LKJ log density adds for LKJ(η) over n × n correlations.
+
+    It is log Z, Z = ∫ det(C)^(η − 1) dC, where a normalised density would subtract it
+    (pymc-devs/pymc#1042); the kernel adds what the model's logp adds, so both agree.
+    """
+    if eta == 1.0:
+        out = sum(gammaln(2.0 * k) for k in range(1, (n - 1) // 2 + 1))
+        if n % 2 == 1:
+            return float(out + 0.25 * (n**2 - 1) * np.log(np.pi)
+                         - 0.25 * (n - 1) ** 2 * np.log(2.0) - (n - 1) * gammaln((n + 1) // 2))
+        return float(out + 0.25 * n * (n - 2) * np.log(np.pi)
+                     + 0.25 * (3 * n**2 - 4 * n) * np.log(2.0) + n * gammaln(n / 2)
+                     - (n - 1) * gammaln(n))
+    out = -(n - 1) * gammaln(eta + 0.5 * (n - 1))
+    return float(out + sum(0.5 * k * np.log(np.pi) + gammaln(eta + 0.5 * (n - 1 - k))
+                           for k in range(1, n)))
+
+
+def _blocks(factor: FactorDesign, priors: dict[str, Prior], ints: list, par: list,
+            x0: list) -> tuple[list, list, list] | None:
+    """Append every covariance block's layout; return its value, free and corr names."""
+    values, free, corrs = [], [], []
+    for b, block in enumerate(factor.blocks):
+        lo, hi = block.cols[0], block.cols[-1] + 1
+        if block.kind != "corr":
+            found = _family(priors[sd_key(factor, block.name if block.kind == "vc"
+                                          else factor.znames[lo])])
+            if found is None:
+                return None
+            ints.extend([0, lo, hi, found[0], len(x0), len(par)])
+            par.extend(found[1:4])
+            x0.append(np.log(found[4]))
+            values.append(f"_{factor.label}_sd{b}_log__")
+            free.append((f"_{factor.label}_sd{b}", ()))
+            continue
+        cols = [_family(priors[sd_key(factor, factor.znames[c])]) for c in block.cols]
+        if any(f is None for f in cols) or len({f[0] for f in cols}) != 1:
+            return None
+        m, eta = hi - lo, float(priors[corr_key(factor)].params["eta"])
+        ints.extend([1, lo, hi, cols[0][0], len(x0), len(par)])
+        par.extend([eta, lkj_log_norm(eta, m)])
+        for f in cols:
+            par.extend(f[1:4])
+        x0.extend([0.0] * (m * (m + 1) // 2))  # the support point: L = I
+        values.append(f"_{factor.label}_chol{b}_cholesky-cov-packed__")
+        free.append((f"_{factor.label}_chol{b}", (m * (m + 1) // 2,)))
+        corrs.append((f"{factor.label}_corr", (m, m)))
+    return values, free, corrs
+
+
+def kernel_layout(design: Design, priors: dict[str, Prior], stats: SuffStats
+                  ) -> KernelLayout | None:
+    """Describe the marginal model of ``design`` to the kernel; None where it does not apply.
+
+    It applies to one Gaussian factor with Normal priors on every fixed effect and, on σ
+    and every SD, a prior of :data:`~bayesmm.infer.marginal_kernel.FAMILIES` in its
+    canonical parameters.
+    """
+    if not (marginal_applies(design) and beta_is_conjugate(design, priors)
+            and [a.name for a in design.family.aux] == ["sigma"]):
+        return None
+    sigma = _family(priors["sigma"])
+    if sigma is None:
+        return None
+    factor = design.factors[0]
+    p = len(design.xnames)
+    m0, s0 = normal_prior_moments(design, priors)
+    ints = [factor.q, p, len(factor.blocks), sigma[0]]
+    par = [float(stats.yty), float(stats.n_obs), *m0, *s0, *sigma[1:4]]
+    x0 = [np.log(sigma[4])]
+    found = _blocks(factor, priors, ints, par, x0)
+    if found is None:
+        return None
+    values, free, corrs = found
+    trace = [("sigma", ()), *free, *corrs, (f"{factor.label}_sd", (len(sd_names(factor)),))]
+    return KernelLayout(np.asarray(ints, dtype=np.int64), np.asarray(par, dtype=float),
+                        ("sigma_log__", *values), tuple(n for n, _ in trace),
+                        tuple(s for _, s in trace), np.asarray(x0, dtype=float))
+
+
+def kernel_density(model: pm.Model, design: Design, priors: dict[str, Prior],
+                   stats: SuffStats) -> KernelDensity | None:
+    """Return the kernel's density of the marginal ``model``; None where it does not apply.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The marginal build of ``design`` under ``priors`` (its names and order are checked).
+    design : Design
+    priors : dict
+        Resolved priors.
+    stats : SuffStats
+
+    Returns
+    -------
+    KernelDensity or None
+    """
+    layout = kernel_layout(design, priors, stats)
+    if layout is None or layout.value_names != tuple(v.name for v in model.value_vars) \
+            or layout.names != tuple(v.name for v in model.unobserved_RVs):
+        return None
+    data = (layout.ints, layout.par, *(np.ascontiguousarray(getattr(stats, n), dtype=float)
+                                       for n in ("ZtZ", "ZtX", "Zty", "XtX", "Xty")))
+    return KernelDensity(marginal_kernel.logp_dlogp, marginal_kernel.expand, data,
+                         layout.names, layout.shapes, layout.x0, KEY)

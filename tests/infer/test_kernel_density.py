@@ -1,0 +1,131 @@
+"""The hand-written marginal kernel is PyMC's density of the marginal build wherever it applies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from bayesmm.build.marginal import build_marginal
+from bayesmm.infer import compiled, native
+from bayesmm.infer.kernel_density import kernel_density, lkj_log_norm
+
+P = bmm.Prior
+
+
+def _three_columns() -> pd.DataFrame:
+    """A correlated block of three columns (LKJ over 3 × 3), 15 groups of 10."""
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(15), 10)
+    a, b = rng.normal(size=g.size), rng.normal(size=g.size)
+    y = 1.0 + a + rng.normal(size=15)[g] + a * rng.normal(0, 0.5, 15)[g] \
+        + b * rng.normal(0, 0.3, 15)[g] + rng.normal(size=g.size)
+    return pd.DataFrame({"y": y, "a": a, "b": b, "g": g.astype(str)})
+
+
+CASES = {
+    "dietox (Time | Pig)": ("dietox", "Weight ~ Time + (Time | Pig)", {}, {}),
+    "Dyestuff (1 | Batch)": ("Dyestuff", "Yield ~ 1 + (1 | Batch)", {}, {}),
+    "Orthodont (age || Subject)": ("Orthodont", "distance ~ age + (age || Subject)", {}, {}),
+    "Pastes variance component": ("Pastes", "strength ~ 1",
+                                  {"groups": "batch", "re_formula": "~1",
+                                   "vc_formula": {"cask": "0 + C(cask)"}}, {}),
+    "dietox HalfStudentT, Gamma, LKJ(1)": (
+        "dietox", "Weight ~ Time + (Time | Pig)", {},
+        {"sigma": P("HalfStudentT", nu=4.0, sigma=3.0),
+         "sd(Intercept|Pig)": P("Gamma", alpha=2.0, beta=0.1),
+         "sd(Time|Pig)": P("Gamma", alpha=2.0, beta=0.5), "corr(Pig)": P("LKJ", eta=1.0)}),
+    "Dyestuff Exponential, InverseGamma": (
+        "Dyestuff", "Yield ~ 1 + (1 | Batch)", {},
+        {"sigma": P("Exponential", lam=0.02), "sd(Intercept|Batch)": P("InverseGamma",
+                                                                         alpha=2.0, beta=0.5)}),
+    "three columns, HalfCauchy, LKJ(3)": (
+        None, "y ~ a + (a + b | g)", {},
+        {"sigma": P("HalfCauchy", beta=2.0), "corr(g)": P("LKJ", eta=3.0)}),
+    "three columns, LKJ(1)": (None, "y ~ a + (a + b | g)", {}, {"corr(g)": P("LKJ", eta=1.0)}),
+}
+
+
+def _build(data, case):
+    name, formula, kwargs, priors = CASES[case]
+    frame = _three_columns() if name is None else data(name)
+    model = bmm.mixedlm(formula, frame, priors=priors or None, **kwargs)
+    resolved = bmm.priors.resolve_priors(model.design, priors)
+    return model, resolved, build_marginal(model.design, resolved, model.stats)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_kernel_equals_pymcs_density_gradient_start_and_trace(data, case):
+    model, priors, pm_model = _build(data, case)
+    density = kernel_density(pm_model, model.design, priors, model.stats)
+    assert density is not None
+    point = pm_model.initial_point()
+    x0 = np.concatenate([np.ravel(point[v.name]) for v in pm_model.value_vars])
+    np.testing.assert_allclose(density.x0, x0, rtol=1e-12, atol=1e-14)
+    ref = pm_model.logp_dlogp_function(ravel_inputs=True)
+    ref.set_extra_values({})
+    trace = compiled.compile_density(pm_model, "FAST_RUN")  # PyMC's trace variables
+    rng = np.random.default_rng(0)
+    for x in [x0 + rng.normal(0, 0.5, x0.size) for _ in range(4)]:
+        logp, grad = density.logp_grad(x)
+        want_logp, want_grad = ref(x)
+        # PyMC adds LKJ's normalising constant in float32: 4e-8 off for η = 3, n = 3
+        np.testing.assert_allclose(logp, want_logp, rtol=1e-12, atol=1e-7)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-8,
+                                   atol=1e-9 * np.max(np.abs(want_grad)))
+        got, want = density.trace_point(x), trace.trace_point(x)
+        assert list(got) == list(want)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("eta", "n"), [(1.0, 2), (1.0, 3), (1.0, 4), (2.0, 2), (3.0, 3)])
+def test_lkj_constant_is_the_one_pymc_adds(eta, n):
+    # PyMC adds log Z, where Z = ∫ det(C)^(η − 1) dC, so its LKJ density is Z² times a
+    # normalised one (the sign reported in pymc-devs/pymc#1042; Stan fixed its own in
+    # stan-dev/math#628). A constant: sampling is unaffected, and the kernel adds what the
+    # model's logp adds. n = 2: Z = ∫ (1 − r²)^(η − 1) dr over (−1, 1). PyMC computes its
+    # value in float32 (1.9e-9 off log 2 for η = 1, n = 2), hence 1e-7 against it.
+    from pymc.distributions.multivariate import _lkj_normalizing_constant
+
+    if n == 2:
+        r = np.linspace(-1, 1, 200_001)
+        log_z = np.log(np.trapezoid((1 - r**2) ** (eta - 1), r))
+        assert lkj_log_norm(eta, n) == pytest.approx(log_z, abs=1e-9)
+    assert lkj_log_norm(eta, n) == pytest.approx(
+        float(_lkj_normalizing_constant(eta, n).eval()), abs=1e-7)
+
+
+def test_what_the_kernel_does_not_cover_keeps_the_compiled_graph(data):
+    frame = data("dietox")
+    for priors in ({"Intercept": P("StudentT", nu=3.0, mu=0.0, sigma=100.0)},  # β sampled
+                   {"sigma": P("Gamma", mu=2.0, sigma=1.0)}):  # not the canonical parameters
+        model = bmm.mixedlm("Weight ~ Time + (1 | Pig)", frame, priors=priors)
+        resolved = bmm.priors.resolve_priors(model.design, priors)
+        pm_model = build_marginal(model.design, resolved, model.stats)
+        assert kernel_density(pm_model, model.design, resolved, model.stats) is None
+
+
+def test_one_compilation_serves_every_structure(data):
+    # the C callbacks' key depends on the kernel and the data's layout only: Dyestuff
+    # (q = p = 1) and a three-column correlated block share them
+    keys = set()
+    for case in ("Dyestuff (1 | Batch)", "three columns, LKJ(1)", "Pastes variance component"):
+        model, priors, pm_model = _build(data, case)
+        density = kernel_density(pm_model, model.design, priors, model.stats)
+        keys.add(native._key(density, native._layout(density.data)[0]))
+    assert len(keys) == 1
+
+
+def test_fit_samples_on_the_kernel_without_compiling_the_graph(data, monkeypatch):
+    from bayesmm.infer import flat_nutpie
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the marginal build's graph was compiled")
+
+    monkeypatch.setattr(flat_nutpie, "compile_density", refuse)
+    res = bmm.mixedlm("Yield ~ 1 + (1 | Batch)", data("Dyestuff")).fit(
+        draws=50, tune=50, chains=2, random_seed=1, sampler="nutpie", comparison=False)
+    assert res.idata.posterior["sigma"].shape == (2, 50)
+    assert set(res.idata.posterior.data_vars) >= {"sigma", "Batch_sd", "beta", "Batch"}
