@@ -5,7 +5,6 @@ import pytest
 
 import bayesmm as bmm
 from bayesmm.build.latent import build_latent
-from bayesmm.build.marginal import build_marginal
 from bayesmm.cli import build_parser
 from bayesmm.infer import compiled, native
 from bayesmm.infer.kernel_density import kernel_density
@@ -14,8 +13,7 @@ from bayesmm.warmup import LATENT, STRUCTURES, _frame, structure_formula
 
 def _callbacks_key(model: bmm.MixedLM) -> str:
     """Key of the C callbacks a model's NUTS fit runs on (the marginal kernel's)."""
-    pm_model = build_marginal(model.design, model.priors, model.stats)
-    density = kernel_density(pm_model, model.design, model.priors, model.stats)
+    density = kernel_density(model.design, model.priors, model.stats)
     return native._key(density, native._layout(density.data)[0])
 
 

@@ -79,6 +79,9 @@ class CompiledDensity:
         The model's initial point.
     key : str
         Hash of the compiled graphs (:func:`density_key`).
+    dims, coords : dict, optional
+        The trace variables' dimension names and those dimensions' coordinates, when the
+        density is built without a PyMC model (the marginal kernel); None: the model's.
     """
 
     logp_dlogp: Callable
@@ -88,6 +91,8 @@ class CompiledDensity:
     shapes: tuple[tuple[int, ...], ...]
     x0: np.ndarray
     key: str
+    dims: dict[str, tuple[str, ...]] | None = None
+    coords: dict[str, list] | None = None
 
     @property
     def n_dim(self) -> int:

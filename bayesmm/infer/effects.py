@@ -227,6 +227,9 @@ def conditional_cov(stats: SuffStats, theta: np.ndarray, scale: float) -> np.nda
     return scale * np.matmul(np.swapaxes(half, 1, 2), half)  # σ² Λ M⁻¹ Λᵀ
 
 
+DRAW_BLOCK = 256  # draws per block in linear_predictor
+
+
 def linear_predictor(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None,
                      terms: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
     """η = Xβ + offset + Σ_f Z_f b_f[codes_f] for every draw.
@@ -243,11 +246,20 @@ def linear_predictor(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None,
     -------
     ndarray, shape (C, D, n)
     """
-    eta = np.einsum("np,cdp->cdn", X, beta)
-    if offset is not None:
-        eta += offset
-    for Z, codes, b in terms:
-        eta += np.einsum("nq,cdnq->cdn", Z, b[:, :, codes, :])
+    n_chains, n_draws = beta.shape[:2]
+    eta = np.empty((n_chains, n_draws, X.shape[0]))  # (C, D, n)
+    # a chain's block of draws at a time, one effect column at a time: gathering every
+    # draw's effects at once, (C, D, n, q), took 1.25 s for Exam's 4 × 1000 × 4059 × 2
+    # against 0.14 s in blocks that stay in the cache
+    for c in range(n_chains):
+        for lo in range(0, n_draws, DRAW_BLOCK):
+            out = eta[c, lo:lo + DRAW_BLOCK]  # (d, n)
+            np.matmul(beta[c, lo:lo + DRAW_BLOCK], X.T, out=out)
+            if offset is not None:
+                out += offset
+            for Z, codes, b in terms:
+                for k in range(Z.shape[1]):
+                    out += Z[:, k] * np.take(b[c, lo:lo + DRAW_BLOCK, :, k], codes, axis=1)
     return eta
 
 

@@ -86,15 +86,19 @@ def _initial_point_fn(density: CompiledDensity, seed: int | None, warm: bool) ->
     return initial_point
 
 
-def _dims_coords(density: CompiledDensity, model: pm.Model) -> tuple[dict, dict]:
-    """Return the trace variables' dims and the coordinates they use."""
-    dims = {n: tuple(model.named_vars_to_dims[n]) for n in density.names
-            if n in model.named_vars_to_dims}
-    coords = {d: pd.Index(model.coords[d]) for dd in dims.values() for d in dd}
+def _dims_coords(density: CompiledDensity, model: pm.Model | None) -> tuple[dict, dict]:
+    """Return the trace variables' dims and the coordinates they use (the density's or model's)."""
+    if density.dims is not None:
+        dims, every = dict(density.dims), density.coords or {}
+    else:
+        dims = {n: tuple(model.named_vars_to_dims[n]) for n in density.names
+                if n in model.named_vars_to_dims}
+        every = model.coords
+    coords = {d: pd.Index(every[d]) for dd in dims.values() for d in dd}
     return dims, coords
 
 
-def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
+def _model_from(density: CompiledDensity, model: pm.Model | None, seed: int | None,
                 warm: bool = True) -> object:
     """Build nutpie's model calling ``density`` from Python (each call holds the GIL)."""
     from nutpie.compiled_pyfunc import from_pyfunc
@@ -117,7 +121,8 @@ def _model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
                        make_initial_point_fn=_initial_point_fn(density, seed, warm))
 
 
-def _native_model_from(density: CompiledDensity, model: pm.Model, seed: int | None,
+def _native_model_from(density: CompiledDensity, model: pm.Model | None,
+                       seed: int | None,
                        warm: bool = True) -> object:
     """Build nutpie's model on ``density``'s C callbacks: chains run without the GIL."""
     from nutpie.compile_pymc import CompiledPyMCModel
@@ -135,13 +140,14 @@ def _native_model_from(density: CompiledDensity, model: pm.Model, seed: int | No
         shape_info=(list(density.names), None, shapes), logp_func=None, expand_func=None)
 
 
-def sample_flat_nutpie(model: pm.Model, options: NutsOptions, warm: bool = True,
+def sample_flat_nutpie(model: pm.Model | None, options: NutsOptions, warm: bool = True,
                        density: CompiledDensity | None = None) -> az.InferenceData:
     """Sample ``model`` (continuous free variables only) with nutpie on its cached density.
 
     Parameters
     ----------
-    model : pymc.Model
+    model : pymc.Model or None
+        None when ``density`` is given with its trace labels (the marginal kernel).
     options : NutsOptions
     warm : bool
         Start near the posterior mode (low-dimensional models); else jittered initial points.

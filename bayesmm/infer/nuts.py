@@ -15,7 +15,7 @@ from ..build.collapsed import (
     collapsed_factor,
     collapsed_stats,
 )
-from ..build.common import effect_dims
+from ..build.common import coords_of, effect_dims
 from ..build.latent import build_latent
 from ..build.marginal import (
     beta_is_conjugate,
@@ -137,13 +137,15 @@ def sample_nuts(
                          "sample from rows in memory: mixedlm(..., ddf.compute())")
     if build == "collapsed":  # the integrated factor's one-factor statistics
         stats = collapsed_stats(design)
-    model = {"marginal": lambda: build_marginal(design, priors, stats),
-             "collapsed": lambda: build_collapsed(design, priors, stats),
-             "latent": lambda: build_latent(design, priors)}[build]()
     if options.sampler is None:
         options = replace(options, sampler=default_sampler(build))
-    density = (kernel_density(model, design, priors, stats)
+    # the hand-written kernel serves the marginal build without a PyMC model
+    density = (kernel_density(design, priors, stats)
                if build == "marginal" and options.sampler == "nutpie" else None)
+    model = None if density is not None else {
+        "marginal": lambda: build_marginal(design, priors, stats),
+        "collapsed": lambda: build_collapsed(design, priors, stats),
+        "latent": lambda: build_latent(design, priors)}[build]()
     sampler = get_sampler(options.sampler)
     start = Start(low_dimensional=build == "marginal", density=density)
     if options.max_draws is not None and not sampler.can_extend(start):
@@ -154,10 +156,10 @@ def sample_nuts(
     idata = clean_idata(idata)
     add_observed_data(idata, design)
     if build == "marginal":
-        _integrated_draws(idata, design, priors, stats, model, options.random_seed, None)
+        _integrated_draws(idata, design, priors, stats, options.random_seed, None)
     elif build == "collapsed":
         resid = partial_residual_stats(design, idata.posterior, collapsed_factor(design))
-        _integrated_draws(idata, design, priors, stats, model, options.random_seed, resid)
+        _integrated_draws(idata, design, priors, stats, options.random_seed, resid)
     n_values = options.chains * options.draws * design.n_obs
     keep = options.log_likelihood
     if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX and design.has_rows):
@@ -185,7 +187,7 @@ def choose_build(design: Design, marginal: bool | None) -> str:
 
 
 def _integrated_draws(idata: az.InferenceData, design: Design, priors: dict[str, Prior],
-                      stats: SuffStats, model: object, seed: int | None,
+                      stats: SuffStats, seed: int | None,
                       resid: ResidualStats | None) -> None:
     """Add exact draws of β (when integrated out) and of the integrated factor's effects."""
     factor = design.factors[0 if resid is None else resid.k]
@@ -197,6 +199,7 @@ def _integrated_draws(idata: az.InferenceData, design: Design, priors: dict[str,
             beta, dims=("chain", "draw", "coef"), coords={"coef": list(design.xnames)}))
     b = draw_effects(design, stats, idata.posterior, rng, resid=resid)
     dims = ("chain", "draw", *effect_dims(factor))
-    coords = {d: list(model.coords[d]) for d in effect_dims(factor)}  # type: ignore[attr-defined]
+    every = coords_of(design)
+    coords = {d: list(every[d]) for d in effect_dims(factor)}
     idata.posterior = idata.posterior.assign(
         {factor.label: xr.DataArray(b, dims=dims, coords=coords)})

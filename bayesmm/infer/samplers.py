@@ -44,9 +44,8 @@ class Start:
     initvals : mapping, optional
         Every chain starts here (a mixture's EM mode); otherwise the sampler chooses.
     density : CompiledDensity, optional
-        The model's flat density, already compiled (the marginal build's hand-written
-        kernel): nutpie samples on it instead of compiling the model's graph; PyMC's
-        sampler, which runs on the graph, ignores it.
+        The model's flat density, already compiled, with its trace labels (the marginal
+        build's hand-written kernel): nutpie samples on it, and no PyMC model is built.
     """
 
     low_dimensional: bool = False
@@ -63,9 +62,9 @@ class Sampler(Protocol):
         """Whether the run can extend itself until it converges (``max_draws``)."""
         ...
 
-    def sample(self, model: pm.Model, options: NutsOptions, start: Start
+    def sample(self, model: pm.Model | None, options: NutsOptions, start: Start
                ) -> az.InferenceData:
-        """Sample ``model``; the trace holds the posterior (no log-likelihood)."""
+        """Sample ``model`` (None: ``start.density``); the trace holds the posterior."""
         ...
 
 
@@ -116,9 +115,9 @@ class NutpieSampler:
         """On the cached flat density (low-dimensional models) only."""
         return start.low_dimensional
 
-    def sample(self, model: pm.Model, options: NutsOptions, start: Start
+    def sample(self, model: pm.Model | None, options: NutsOptions, start: Start
                ) -> az.InferenceData:
-        """Sample on the model's cached flat density.
+        """Sample on the model's cached flat density (``start.density``'s when model is None).
 
         ``nutpie.compile_pymc_model`` would compile the model anew on every fit (13–28 s,
         the C callbacks are not cached); the cached density compiles once per structure.

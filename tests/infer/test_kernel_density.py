@@ -9,7 +9,7 @@ import pytest
 import bayesmm as bmm
 from bayesmm.build.marginal import build_marginal
 from bayesmm.infer import compiled, native
-from bayesmm.infer.kernel_density import kernel_density, lkj_log_norm
+from bayesmm.infer.kernel_density import kernel_density, kernel_layout, lkj_log_norm
 
 P = bmm.Prior
 
@@ -58,8 +58,16 @@ def _build(data, case):
 @pytest.mark.parametrize("case", list(CASES))
 def test_kernel_equals_pymcs_density_gradient_start_and_trace(data, case):
     model, priors, pm_model = _build(data, case)
-    density = kernel_density(pm_model, model.design, priors, model.stats)
+    density = kernel_density(model.design, priors, model.stats)
     assert density is not None
+    # the names, order, shapes and dims PyMC's model of the build has
+    layout = kernel_layout(model.design, priors, model.stats)
+    assert layout.value_names == tuple(v.name for v in pm_model.value_vars)
+    assert density.names == tuple(v.name for v in pm_model.unobserved_RVs)
+    assert density.dims == {n: tuple(pm_model.named_vars_to_dims[n]) for n in density.names
+                            if n in pm_model.named_vars_to_dims}
+    for dim, values in density.coords.items():
+        assert list(values) == list(pm_model.coords[dim])
     point = pm_model.initial_point()
     x0 = np.concatenate([np.ravel(point[v.name]) for v in pm_model.value_vars])
     np.testing.assert_allclose(density.x0, x0, rtol=1e-12, atol=1e-14)
@@ -103,8 +111,7 @@ def test_what_the_kernel_does_not_cover_keeps_the_compiled_graph(data):
                    {"sigma": P("Gamma", mu=2.0, sigma=1.0)}):  # not the canonical parameters
         model = bmm.mixedlm("Weight ~ Time + (1 | Pig)", frame, priors=priors)
         resolved = bmm.priors.resolve_priors(model.design, priors)
-        pm_model = build_marginal(model.design, resolved, model.stats)
-        assert kernel_density(pm_model, model.design, resolved, model.stats) is None
+        assert kernel_density(model.design, resolved, model.stats) is None
 
 
 def test_one_compilation_serves_every_structure(data):
@@ -112,19 +119,20 @@ def test_one_compilation_serves_every_structure(data):
     # (q = p = 1) and a three-column correlated block share them
     keys = set()
     for case in ("Dyestuff (1 | Batch)", "three columns, LKJ(1)", "Pastes variance component"):
-        model, priors, pm_model = _build(data, case)
-        density = kernel_density(pm_model, model.design, priors, model.stats)
+        model, priors, _ = _build(data, case)
+        density = kernel_density(model.design, priors, model.stats)
         keys.add(native._key(density, native._layout(density.data)[0]))
     assert len(keys) == 1
 
 
-def test_fit_samples_on_the_kernel_without_compiling_the_graph(data, monkeypatch):
-    from bayesmm.infer import flat_nutpie
+def test_fit_samples_on_the_kernel_without_building_a_model(data, monkeypatch):
+    from bayesmm.infer import flat_nutpie, nuts
 
     def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the marginal build's graph was compiled")
+        raise AssertionError("a PyMC model was built or compiled")
 
     monkeypatch.setattr(flat_nutpie, "compile_density", refuse)
+    monkeypatch.setattr(nuts, "build_marginal", refuse)
     res = bmm.mixedlm("Yield ~ 1 + (1 | Batch)", data("Dyestuff")).fit(
         draws=50, tune=50, chains=2, random_seed=1, sampler="nutpie", comparison=False)
     assert res.idata.posterior["sigma"].shape == (2, 50)
