@@ -4,10 +4,11 @@ A first fit of a structure pays Numba's compile of its density. The Gaussian mar
 with the default prior families runs on one hand-written kernel whatever its q, p and
 blocks (:mod:`bayesmm.infer.marginal_kernel`): one short Gaussian fit compiles it and its
 GIL-free callbacks (7–12 s) into Numba's cache for every later one-factor Gaussian model.
-Other models compile their PyTensor graph per structure (20–35 s), keyed without names,
-data or sizes (:mod:`bayesmm.infer.compiled`). The latent build of the other families
-(:data:`LATENT`) reads its fixed effects as data, so one random-intercept structure per
-family serves every p.
+The latent build of the binomial, Bernoulli and Poisson families runs on another kernel
+(:mod:`bayesmm.infer.latent_kernel`) that reads the family, X, Z and the levels as data: one
+binomial random-intercept fit (:data:`LATENT`) compiles it for all of them. Other models
+compile their PyTensor graph per structure (20–35 s), keyed without names, data or sizes
+(:mod:`bayesmm.infer.compiled`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from .diagnostics import SamplingWarning
 __all__ = ["LATENT", "STRUCTURES", "structure_formula", "warmup"]
 
 STRUCTURES = ((2, 2),)  # (q, p): one Gaussian fit compiles the kernel serving them all
-# family: random-intercept formula on _frame's columns (the latent build; any p)
-LATENT = {"bernoulli": "b ~ 1 + (1 | g)", "binomial": "k / n ~ 1 + (1 | g)",
-          "poisson": "k ~ 1 + (1 | g)"}
+# family: random-intercept formula on _frame's columns (the latent kernel: every family it
+# covers, any p and factors)
+LATENT = {"binomial": "k / n ~ 1 + (1 | g)"}
 
 
 def structure_formula(q: int, p: int) -> str:

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 import bayesmm as bmm
-from bayesmm.build.latent import build_latent
 from bayesmm.cli import build_parser
-from bayesmm.infer import compiled, native
-from bayesmm.infer.kernel_density import kernel_density
+from bayesmm.infer import native
+from bayesmm.infer.kernel_density import kernel_density, latent_kernel_density
 from bayesmm.warmup import LATENT, STRUCTURES, _frame, structure_formula
 
 
@@ -32,21 +31,23 @@ def test_the_warmed_gaussian_fit_compiles_what_real_models_of_any_structure_run_
     assert _callbacks_key(warm) == _callbacks_key(bmm.mixedlm(formula, frame))
 
 
-def test_a_warmed_latent_family_has_the_key_of_real_models_with_any_p(data):
-    # the latent build reads X as data: the warm-up's intercept-only fit serves cbpp's p = 4
+def test_the_warmed_latent_fit_compiles_what_every_covered_glmm_runs_on(data):
+    # the latent kernel reads X, Z and the levels as data, and the family as a code: the
+    # warm-up's one binomial random-intercept fit serves cbpp's p = 4, Poisson and
+    # Bernoulli models, crossed factors and correlated slopes alike
     def key(model: bmm.MixedLM) -> str:
-        return compiled.model_key(build_latent(model.design, model.priors))
+        density = latent_kernel_density(model.design, model.priors)
+        return native._key(density, native._layout(density.data)[0])
 
     frame = _frame(np.random.default_rng(0))
-    warm = {f: key(bmm.mixedlm(formula, frame, family=f)) for f, formula in LATENT.items()}
-    assert len(set(warm.values())) == 3
-    cbpp = bmm.mixedlm("incidence / size ~ C(period) + (1 | herd)", data("cbpp"),
-                       family="binomial")
-    assert key(cbpp) == warm["binomial"]
-    counts = frame.assign(x=frame["x1"], site=frame["g"])
-    assert key(bmm.mixedlm("k ~ x + (1 | site)", counts, family="poisson")) == warm["poisson"]
-    assert key(bmm.mixedlm("b ~ x + x2 + (1 | site)", counts, family="bernoulli")) \
-        == warm["bernoulli"]
+    (family, formula), = LATENT.items()
+    warm = key(bmm.mixedlm(formula, frame, family=family))
+    counts = frame.assign(x=frame["x1"], site=frame["g"], day=np.arange(len(frame)) % 4)
+    others = [bmm.mixedlm("incidence / size ~ C(period) + (1 | herd)", data("cbpp"),
+                          family="binomial"),
+              bmm.mixedlm("k ~ x + (1 + x | site)", counts, family="poisson"),
+              bmm.mixedlm("b ~ x + x2 + (1 | site) + (1 | day)", counts, family="bernoulli")]
+    assert {key(m) for m in others} == {warm}
 
 
 def test_structures_and_the_command():

@@ -21,19 +21,26 @@ import numba
 import numpy as np
 from scipy.special import gammaln
 
-from ..build.common import coords_of, sd_names
+from ..build.common import coords_of, effect_dims, sd_names
 from ..build.marginal import beta_is_conjugate, marginal_applies, normal_prior_moments
 from ..design import Design, FactorDesign
 from ..priors import Prior, corr_key, sd_key
 from ..suffstats import SuffStats
-from . import marginal_kernel
+from . import kernel_common, latent_kernel, marginal_kernel
 from .compiled import CompiledDensity
 
-__all__ = ["KernelDensity", "kernel_density", "kernel_layout"]
+__all__ = ["KernelDensity", "kernel_density", "kernel_layout", "latent_kernel_density",
+           "latent_layout"]
 
 # the kernel's own source and Numba's version: one compilation per installation
-KEY = hashlib.sha256(Path(marginal_kernel.__file__).read_bytes()
-                     + numba.__version__.encode()).hexdigest()
+def _key(kernel: object) -> str:
+    """Hash of a kernel's source, the shared numerics' and Numba's version."""
+    return hashlib.sha256(Path(kernel.__file__).read_bytes()
+                          + Path(kernel_common.__file__).read_bytes()
+                          + numba.__version__.encode()).hexdigest()
+
+
+KEY, LATENT_KEY = _key(marginal_kernel), _key(latent_kernel)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,9 +88,9 @@ class KernelLayout:
 
 def _family(prior: Prior) -> tuple[int, float, float, float, float] | None:
     """(code, a, b, log constant, support point) of a positive prior, None if not covered."""
-    if prior.dist not in marginal_kernel.FAMILIES:
+    if prior.dist not in kernel_common.FAMILIES:
         return None
-    code, keys = marginal_kernel.FAMILIES[prior.dist]
+    code, keys = kernel_common.FAMILIES[prior.dist]
     if set(prior.params) != set(keys):
         return None
     a = float(prior.params[keys[0]])
@@ -160,7 +167,7 @@ def kernel_layout(design: Design, priors: dict[str, Prior], stats: SuffStats
     """Describe the marginal model of ``design`` to the kernel; None where it does not apply.
 
     It applies to one Gaussian factor with Normal priors on every fixed effect and, on σ
-    and every SD, a prior of :data:`~bayesmm.infer.marginal_kernel.FAMILIES` in its
+    and every SD, a prior of :data:`~bayesmm.infer.kernel_common.FAMILIES` in its
     canonical parameters.
     """
     if not (marginal_applies(design) and beta_is_conjugate(design, priors)
@@ -189,6 +196,15 @@ def kernel_layout(design: Design, priors: dict[str, Prior], stats: SuffStats
                         tuple(s for _, s in trace), dims, np.asarray(x0, dtype=float))
 
 
+def _density(layout: KernelLayout, design: Design, kernel: object, data: tuple,
+             key: str) -> KernelDensity:
+    """Wrap ``kernel``'s functions, the data and the trace's labels as a density."""
+    coords = coords_of(design)
+    return KernelDensity(kernel.logp_dlogp, kernel.expand, (layout.ints, layout.par, *data),
+                         layout.names, layout.shapes, layout.x0, key, layout.dims,
+                         {d: coords[d] for dd in layout.dims.values() for d in dd})
+
+
 def kernel_density(design: Design, priors: dict[str, Prior], stats: SuffStats
                    ) -> KernelDensity | None:
     """Return the kernel's density of the marginal model; None where the kernel does not apply.
@@ -208,9 +224,95 @@ def kernel_density(design: Design, priors: dict[str, Prior], stats: SuffStats
     layout = kernel_layout(design, priors, stats)
     if layout is None:
         return None
-    data = (layout.ints, layout.par, *(np.ascontiguousarray(getattr(stats, n), dtype=float)
-                                       for n in ("ZtZ", "ZtX", "Zty", "XtX", "Xty")))
-    coords = coords_of(design)
-    return KernelDensity(marginal_kernel.logp_dlogp, marginal_kernel.expand, data,
-                         layout.names, layout.shapes, layout.x0, KEY, layout.dims,
-                         {d: coords[d] for dd in layout.dims.values() for d in dd})
+    data = tuple(np.ascontiguousarray(getattr(stats, n), dtype=float)
+                 for n in ("ZtZ", "ZtX", "Zty", "XtX", "Xty"))
+    return _density(layout, design, marginal_kernel, data, KEY)
+
+
+LATENT_FAMILIES = {"binomial": 0, "bernoulli": 1, "poisson": 2}
+
+
+def _loglik_constant(design: Design) -> float:
+    """Sum the log-likelihood's terms free of parameters (binomial coefficients, log y!)."""
+    y = np.asarray(design.y, dtype=float)
+    if design.family.name == "poisson":
+        return float(-np.sum(gammaln(y + 1.0)))
+    if design.family.name == "binomial":
+        n = np.asarray(design.trials, dtype=float)
+        return float(np.sum(gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)))
+    return 0.0
+
+
+def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | None:
+    """Describe the latent model of ``design`` to its kernel; None where it does not apply.
+
+    It applies to the binomial, Bernoulli and Poisson families with a Normal prior on every
+    fixed effect (one vector ``beta``) and, on every SD, a prior of
+    :data:`~bayesmm.infer.kernel_common.FAMILIES` in its canonical parameters.
+    """
+    fe = [priors[n] for n in design.xnames]
+    if (design.family.name not in LATENT_FAMILIES or design.family.aux or not fe
+            or any(p.dist != "Normal" or set(p.params) != {"mu", "sigma"} for p in fe)):
+        return None
+    m0, s0 = normal_prior_moments(design, priors)
+    p, factors = len(fe), design.factors
+    n_effects = sum(len(f.levels) * f.q for f in factors)
+    const = _loglik_constant(design) - np.sum(np.log(s0)) \
+        - 0.5 * (p + n_effects) * np.log(2.0 * np.pi)
+    par, x0, blocks = [const, *m0, *s0], list(m0), []
+    values, free, labels, dims = [], [], [], {"beta": ("coef",)}
+    starts = []
+    for factor in factors:
+        starts.append(len(blocks))
+        found = _blocks(factor, priors, blocks, par, x0)
+        if found is None:
+            return None
+        values.extend(found[0])
+        free.extend(found[1])
+        labels.extend([*found[2], (f"{factor.label}_sd", (len(sd_names(factor)),))])
+        dims[f"{factor.label}_sd"] = (f"{factor.label}_sd_dim",)
+        if found[2]:
+            dims[f"{factor.label}_corr"] = (f"{factor.label}_corr_row",
+                                            f"{factor.label}_corr_col")
+    ints = [p, len(factors), LATENT_FAMILIES[design.family.name], max(f.q for f in factors)]
+    head = latent_kernel.HEADER + latent_kernel.FACTOR * len(factors)
+    zs, effects, col = [], [], 0
+    for factor, at in zip(factors, starts, strict=True):
+        shape = (len(factor.levels), factor.q)
+        ints.extend([factor.q, len(factor.blocks), head + at, len(x0), col, shape[0]])
+        x0.extend([0.0] * (shape[0] * shape[1]))
+        col += factor.q
+        zs.append((f"_{factor.label}_z", shape))
+        effects.append((factor.label, shape))
+        dims[f"_{factor.label}_z"] = dims[factor.label] = effect_dims(factor)
+    trace = [("beta", (p,)), *free, *zs, *labels, *effects]
+    return KernelLayout(np.asarray(ints + blocks, dtype=np.int64), np.asarray(par, dtype=float),
+                        ("beta", *values, *(n for n, _ in zs)), tuple(n for n, _ in trace),
+                        tuple(s for _, s in trace), dims, np.asarray(x0, dtype=float))
+
+
+def latent_kernel_density(design: Design, priors: dict[str, Prior]) -> KernelDensity | None:
+    """Return the latent kernel's density of ``design``; None where the kernel does not apply.
+
+    Parameters
+    ----------
+    design : Design
+        With rows (the latent build's likelihood is over them).
+    priors : dict
+        Resolved priors.
+
+    Returns
+    -------
+    KernelDensity or None
+    """
+    layout = latent_layout(design, priors)
+    if layout is None:
+        return None
+    n = design.y.size
+    data = (np.ascontiguousarray(design.X, dtype=float), np.asarray(design.y, dtype=float),
+            np.ones(n) if design.trials is None else np.asarray(design.trials, dtype=float),
+            np.zeros(n) if design.offset is None else np.asarray(design.offset, dtype=float),
+            np.ascontiguousarray(np.hstack([f.Z for f in design.factors]), dtype=float),
+            np.ascontiguousarray(np.stack([f.codes for f in design.factors], axis=1),
+                                 dtype=np.int64))
+    return _density(layout, design, latent_kernel, data, LATENT_KEY)

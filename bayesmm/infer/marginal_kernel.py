@@ -9,15 +9,13 @@ per installation (``cache=True``) and one compilation serves every data set and 
 the family. PyTensor's generated code for the same density costs a 16–46 s Numba compile per
 structure (docs/marginal.md).
 
-The layout (built by :mod:`bayesmm.infer.kernel_density`)::
+The layout (built by :mod:`bayesmm.infer.kernel_density`; blocks as in
+:mod:`bayesmm.infer.kernel_common`)::
 
-    ints = [q, p, n_blocks, sigma_family,
-            per block: kind (0 one SD, 1 LKJ-correlated), lo, hi, family, x_offset, par_offset]
-    par  = [yᵀy, N, m₀ (p), s₀ (p), sigma's (a, b, c),
-            per block: one SD: (a, b, c); correlated: η, log C(η, m), then (a, b, c) per column]
+    ints = [q, p, n_blocks, sigma_family, the factor's blocks]
+    par  = [yᵀy, N, m₀ (p), s₀ (p), σ's prior (a, b, c), the blocks' priors]
 
-``(a, b, c)`` are a prior family's two parameters and its log normalising constant
-(:data:`FAMILIES`). The gradient is analytic (module docstring of
+The gradient is analytic (module docstring of
 :mod:`bayesmm.build.marginal` for the density): with ``Γ = ∂Q/∂[A c; cᵀ d] = t[[P⁻¹ + μμᵀ, −μ],
 [−μᵀ, 1]]`` (t = 1/σ², μ = P⁻¹h) and ``C_g = B_g Γ B_gᵀ`` (B_g = [Z_gᵀX_g | Z_gᵀy_g])::
 
@@ -32,164 +30,41 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["FAMILIES", "expand", "logp_dlogp"]
+from .kernel_common import (
+    JIT,
+    blocks_to_x,
+    cholesky,
+    covariance_blocks,
+    expand_blocks,
+    inverse,
+    mm,
+    mmt,
+    prior,
+)
 
-# prior families of a positive parameter: code, parameter names (a, b)
-FAMILIES = {"HalfNormal": (0, ("sigma",)), "HalfStudentT": (1, ("nu", "sigma")),
-            "HalfCauchy": (2, ("beta",)), "Exponential": (3, ("lam",)),
-            "Gamma": (4, ("alpha", "beta")), "InverseGamma": (5, ("alpha", "beta"))}
+__all__ = ["HEADER", "expand", "logp_dlogp"]
 
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
-_HEADER = 4  # ints before the blocks
-_BLOCK = 6  # ints per block
-
-
-@numba.njit(**_JIT)
-def _prior(family: int, a: float, b: float, c: float, s: float) -> tuple[float, float]:
-    """Log density of a positive parameter ``s`` and its derivative (``c``: the constant)."""
-    if family == 0:  # HalfNormal(sigma=a)
-        return c - 0.5 * (s / a) ** 2, -s / (a * a)
-    if family == 1:  # HalfStudentT(nu=a, sigma=b)
-        t = s * s / (a * b * b)
-        return c - 0.5 * (a + 1.0) * np.log1p(t), -(a + 1.0) * s / (a * b * b * (1.0 + t))
-    if family == 2:  # HalfCauchy(beta=a)
-        return c - np.log1p((s / a) ** 2), -2.0 * s / (a * a + s * s)
-    if family == 3:  # Exponential(lam=a)
-        return c - a * s, -a
-    if family == 4:  # Gamma(alpha=a, beta=b)
-        return c + (a - 1.0) * np.log(s) - b * s, (a - 1.0) / s - b
-    return c - (a + 1.0) * np.log(s) - b / s, -(a + 1.0) / s + b / (s * s)  # InverseGamma
+HEADER = 4  # ints before the blocks
 
 
-@numba.njit(**_JIT)
-def _cholesky(M: np.ndarray) -> bool:
-    """Overwrite the lower triangle of the small SPD ``M`` (m, m) by its Cholesky factor."""
-    m = M.shape[0]
-    for j in range(m):
-        acc = M[j, j]
-        for k in range(j):
-            acc -= M[j, k] * M[j, k]
-        if not acc > 0.0:
-            return False
-        M[j, j] = np.sqrt(acc)
-        for i in range(j + 1, m):
-            acc = M[i, j]
-            for k in range(j):
-                acc -= M[i, k] * M[j, k]
-            M[i, j] = acc / M[j, j]
-    return True
-
-
-@numba.njit(**_JIT)
-def _inverse(L: np.ndarray, out: np.ndarray) -> None:
-    """``out`` (m, m) = (L Lᵀ)⁻¹ from the lower Cholesky factor ``L`` (m, m)."""
-    m = L.shape[0]
-    for col in range(m):  # out[:, col] = L⁻ᵀ L⁻¹ e_col, solved in place
-        for i in range(m):
-            acc = 1.0 if i == col else 0.0
-            for k in range(i):
-                acc -= L[i, k] * out[k, col]
-            out[i, col] = acc / L[i, i]
-        for i in range(m - 1, -1, -1):
-            acc = out[i, col]
-            for k in range(i + 1, m):
-                acc -= L[k, i] * out[k, col]
-            out[i, col] = acc / L[i, i]
-
-
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _covariance_factor(x: np.ndarray, ints: np.ndarray, par: np.ndarray, grad: np.ndarray
                        ) -> tuple[float, np.ndarray]:
-    """Cholesky factor of Ψ (q, q) from ``x``; the priors' log density (+ Jacobians).
+    """Cholesky factor of Ψ (q, q) from ``x``; σ's and the blocks' priors (+ Jacobians).
 
-    Adds the priors' gradient (σ's and every block's) into ``grad``.
+    Adds the priors' gradient into ``grad``.
     """
     q, p, n_blocks, sigma_family = ints[0], ints[1], ints[2], ints[3]
     sigma = np.exp(x[0])
     at = 2 + 2 * p
-    lp, d = _prior(sigma_family, par[at], par[at + 1], par[at + 2], sigma)
-    logp = lp + x[0]
+    lp, d = prior(sigma_family, par[at], par[at + 1], par[at + 2], sigma)
     grad[0] += d * sigma + 1.0
     chol = np.zeros((q, q))
-    for blk in range(n_blocks):
-        o = _HEADER + _BLOCK * blk
-        kind, lo, hi, family, xo, po = (ints[o], ints[o + 1], ints[o + 2], ints[o + 3],
-                                        ints[o + 4], ints[o + 5])
-        if kind == 0:  # one SD for columns lo..hi
-            sd = np.exp(x[xo])
-            lp, d = _prior(family, par[po], par[po + 1], par[po + 2], sd)
-            logp += lp + x[xo]
-            grad[xo] += d * sd + 1.0
-            for c in range(lo, hi):
-                chol[c, c] = sd
-            continue
-        m = hi - lo  # LKJCholeskyCov: packed rows of L, log of the diagonal
-        eta = par[po]
-        logp += par[po + 1]
-        k = xo
-        for i in range(m):
-            ss = 0.0
-            for j in range(i + 1):
-                v = np.exp(x[k + j]) if j == i else x[k + j]
-                chol[lo + i, lo + j] = v
-                ss += v * v
-            sd = np.sqrt(ss)
-            pb = po + 2 + 3 * i
-            lp, d = _prior(family, par[pb], par[pb + 1], par[pb + 2], sd)
-            a_i = 2.0 * eta - 2.0 + m - i
-            l_ii = chol[lo + i, lo + i]
-            logp += lp + a_i * np.log(l_ii) - (a_i + i) * np.log(sd) + x[k + i]
-            coef = (d - (a_i + i) / sd) / sd  # ∂/∂L_ij = coef L_ij (+ a_i/L_ii on the diagonal)
-            for j in range(i):
-                grad[k + j] += coef * chol[lo + i, lo + j]
-            grad[k + i] += (coef * l_ii + a_i / l_ii) * l_ii + 1.0
-            k += i + 1
+    logp = lp + x[0] + covariance_blocks(x, ints, par, grad, HEADER, n_blocks, chol)
     return logp, chol
 
 
-@numba.njit(**_JIT)
-def _to_x(x: np.ndarray, ints: np.ndarray, dchol: np.ndarray, grad: np.ndarray) -> None:
-    """Add ∂ℓ/∂L (q, q) into ``grad`` through each block's transform."""
-    for blk in range(ints[2]):
-        o = _HEADER + _BLOCK * blk
-        kind, lo, hi, xo = ints[o], ints[o + 1], ints[o + 2], ints[o + 4]
-        if kind == 0:
-            acc = 0.0
-            for c in range(lo, hi):
-                acc += dchol[c, c]
-            grad[xo] += np.exp(x[xo]) * acc
-            continue
-        k = xo
-        for i in range(hi - lo):
-            for j in range(i + 1):
-                g = dchol[lo + i, lo + j]
-                grad[k] += g * np.exp(x[k]) if j == i else g
-                k += 1
-
-
-@numba.njit(**_JIT)
-def _mm(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """``out`` = A B for small matrices (loops: no BLAS call for a 2 × 2 product)."""
-    for i in range(A.shape[0]):
-        for j in range(B.shape[1]):
-            acc = 0.0
-            for k in range(A.shape[1]):
-                acc += A[i, k] * B[k, j]
-            out[i, j] = acc
-
-
-@numba.njit(**_JIT)
-def _mmt(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """``out`` = A Bᵀ for small matrices."""
-    for i in range(A.shape[0]):
-        for j in range(B.shape[0]):
-            acc = 0.0
-            for k in range(A.shape[1]):
-                acc += A[i, k] * B[j, k]
-            out[i, j] = acc
-
-
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _group_factor(G: np.ndarray, lam: np.ndarray, M: np.ndarray) -> bool:
     """``M`` (q, q) ← Cholesky of I + ΛᵀGΛ."""
     q = lam.shape[0]
@@ -200,10 +75,10 @@ def _group_factor(G: np.ndarray, lam: np.ndarray, M: np.ndarray) -> bool:
                 for j in range(q):
                     acc += lam[i, a] * G[i, j] * lam[j, b]
             M[a, b] = acc
-    return _cholesky(M)
+    return cholesky(M)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def logp_dlogp(x: np.ndarray, ints: np.ndarray, par: np.ndarray, ZtZ: np.ndarray,
                ZtX: np.ndarray, Zty: np.ndarray, XtX: np.ndarray, Xty: np.ndarray
                ) -> tuple[float, np.ndarray]:
@@ -258,11 +133,11 @@ def logp_dlogp(x: np.ndarray, ints: np.ndarray, par: np.ndarray, ZtZ: np.ndarray
         for b in range(p):
             P[a, b] = t * S[a, b] + (1.0 / (s0[a] * s0[a]) if a == b else 0.0)
         h[a] = t * S[a, p] + m0[a] / (s0[a] * s0[a])
-    if not _cholesky(P):
+    if not cholesky(P):
         grad[:] = np.nan
         return -np.inf, grad
     Pinv = np.empty((p, p))
-    _inverse(P, Pinv)
+    inverse(P, Pinv)
     mu = np.empty(p)  # (p,) posterior mean of β
     for a in range(p):
         mu[a] = np.sum(Pinv[a] * h)
@@ -284,35 +159,35 @@ def logp_dlogp(x: np.ndarray, ints: np.ndarray, par: np.ndarray, ZtZ: np.ndarray
     W, r = np.empty((q, p)), np.empty(q)
     for g in range(n_groups):
         G, BX = ZtZ[g], ZtX[g]  # (q, q), (q, p)
-        _inverse(Ms[g], Minv)
+        inverse(Ms[g], Minv)
         for i in range(q):  # (q,) B_g w
             acc = Zty[g, i]
             for k in range(p):
                 acc -= BX[i, k] * mu[k]
             r[i] = acc
-        _mm(BX, Pinv, W)  # (q, p)
-        _mmt(W, BX, C)
+        mm(BX, Pinv, W)  # (q, p)
+        mmt(W, BX, C)
         for i in range(q):
             for j in range(q):
                 C[i, j] = t * (C[i, j] + r[i] * r[j])  # C_g = B_g Γ B_gᵀ
-        _mm(lam, Minv, N)  # Λ M⁻¹
-        _mmt(N, lam, K)  # K_g
-        _mm(G, K, F)
-        _mm(F, C, E)
+        mm(lam, Minv, N)  # Λ M⁻¹
+        mmt(N, lam, K)  # K_g
+        mm(G, K, F)
+        mm(F, C, E)
         for i in range(q):
             for j in range(q):
                 E[i, j] += G[i, j] - C[i, j]  # G − (I − GK)C
-        _mm(E, N, F)
+        mm(E, N, F)
         for i in range(q):
             for j in range(q):
                 dlam[i, j] -= F[i, j]
     dsigma -= np.sum(dlam * lam) / sigma  # Λ = L/σ
     grad[0] += sigma * dsigma
-    _to_x(x, ints, dlam / sigma, grad)
+    blocks_to_x(x, ints, HEADER, ints[2], dlam / sigma, grad)
     return logp, grad
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def expand(x: np.ndarray, ints: np.ndarray, par: np.ndarray, ZtZ: np.ndarray,
            ZtX: np.ndarray, Zty: np.ndarray, XtX: np.ndarray, Xty: np.ndarray
            ) -> tuple[np.ndarray]:
@@ -321,29 +196,8 @@ def expand(x: np.ndarray, ints: np.ndarray, par: np.ndarray, ZtZ: np.ndarray,
     σ; each block's free variable (one SD; or the packed Cholesky factor on its own scale);
     each correlated block's correlation matrix (m, m); every SD of the factor.
     """
-    n_blocks = ints[2]
-    out = [np.exp(x[0])]
-    sds = []
-    corrs = []
-    for blk in range(n_blocks):
-        o = _HEADER + _BLOCK * blk
-        kind, lo, hi, xo = ints[o], ints[o + 1], ints[o + 2], ints[o + 4]
-        if kind == 0:
-            out.append(np.exp(x[xo]))
-            sds.append(np.exp(x[xo]))
-            continue
-        m = hi - lo
-        L = np.zeros((m, m))
-        k = xo
-        for i in range(m):
-            for j in range(i + 1):
-                L[i, j] = np.exp(x[k]) if j == i else x[k]
-                out.append(L[i, j])
-                k += 1
-        sd = np.sqrt(np.sum(L * L, axis=1))
-        for i in range(m):
-            sds.append(sd[i])
-        for i in range(m):
-            for j in range(m):
-                corrs.append(np.sum(L[i] * L[j]) / (sd[i] * sd[j]))
-    return (np.array(out + corrs + sds),)
+    free = [np.exp(x[0])]
+    corrs = [0.0][:0]
+    sds = [0.0][:0]
+    expand_blocks(x, ints, HEADER, ints[2], free, corrs, sds)
+    return (np.array(free + corrs + sds),)

@@ -35,7 +35,7 @@ from .effects import (
     partial_residual_stats,
     pointwise_loglik,
 )
-from .kernel_density import kernel_density
+from .kernel_density import KernelDensity, kernel_density, latent_kernel_density
 from .options import NutsOptions
 from .samplers import Start, get_sampler
 
@@ -139,9 +139,7 @@ def sample_nuts(
         stats = collapsed_stats(design)
     if options.sampler is None:
         options = replace(options, sampler=default_sampler(build))
-    # the hand-written kernel serves the marginal build without a PyMC model
-    density = (kernel_density(design, priors, stats)
-               if build == "marginal" and options.sampler == "nutpie" else None)
+    density = _kernel(build, design, priors, stats) if options.sampler == "nutpie" else None
     model = None if density is not None else {
         "marginal": lambda: build_marginal(design, priors, stats),
         "collapsed": lambda: build_collapsed(design, priors, stats),
@@ -165,6 +163,18 @@ def sample_nuts(
     if keep or (keep is None and n_values <= LOGLIK_AUTO_MAX and design.has_rows):
         add_log_likelihood(idata, design)
     return idata, build
+
+
+def _kernel(build: str, design: Design, priors: dict[str, Prior], stats: SuffStats | None
+            ) -> KernelDensity | None:
+    """Return the hand-written kernel's density of the build where one covers it, else None.
+
+    The marginal build (one Gaussian factor) and the latent build of the binomial, Bernoulli
+    and Poisson families, under the default prior families (:mod:`bayesmm.infer.kernel_density`).
+    """
+    if build == "marginal":
+        return kernel_density(design, priors, stats)
+    return latent_kernel_density(design, priors) if build == "latent" else None
 
 
 def choose_build(design: Design, marginal: bool | None) -> str:

@@ -7,9 +7,16 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
+from bayesmm.build.latent import build_latent
 from bayesmm.build.marginal import build_marginal
 from bayesmm.infer import compiled, native
-from bayesmm.infer.kernel_density import kernel_density, kernel_layout, lkj_log_norm
+from bayesmm.infer.kernel_density import (
+    kernel_density,
+    kernel_layout,
+    latent_kernel_density,
+    latent_layout,
+    lkj_log_norm,
+)
 
 P = bmm.Prior
 
@@ -55,13 +62,35 @@ def _build(data, case):
     return model, resolved, build_marginal(model.design, resolved, model.stats)
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_kernel_equals_pymcs_density_gradient_start_and_trace(data, case):
-    model, priors, pm_model = _build(data, case)
-    density = kernel_density(model.design, priors, model.stats)
+def _counts() -> pd.DataFrame:
+    """Counts, successes of 6 and 0/1 outcomes on 12 × 9 crossed levels, with an exposure."""
+    rng = np.random.default_rng(2)
+    g, h = np.repeat(np.arange(12), 9), np.tile(np.arange(9), 12)
+    x = rng.normal(size=g.size)
+    eta = 0.3 + 0.5 * x + rng.normal(size=12)[g] + 0.4 * x * rng.normal(size=12)[g] \
+        + 0.3 * rng.normal(size=9)[h]
+    p = 1.0 / (1.0 + np.exp(-eta))
+    t = rng.uniform(1, 3, g.size)
+    return pd.DataFrame({"x": x, "g": g.astype(str), "h": h.astype(str), "n": 6,
+                         "k": rng.binomial(6, p), "b": rng.binomial(1, p),
+                         "c": rng.poisson(t * np.exp(eta)), "lt": np.log(t)})
+
+
+LATENT = {
+    "cbpp binomial (1 | herd)": ("cbpp", "incidence / size ~ C(period) + (1 | herd)",
+                                 {"family": "binomial"}),
+    "Bernoulli (1 + x | g)": (None, "b ~ x + (1 + x | g)", {"family": "bernoulli"}),
+    "Poisson with offset, (x || g) + (1 | h)": (
+        None, "c ~ x + (x || g) + (1 | h)", {"family": "poisson", "offset": "lt"}),
+    "binomial (1 + x | g) + (1 | h)": (None, "k / n ~ x + (1 + x | g) + (1 | h)",
+                                       {"family": "binomial"}),
+}
+
+
+def _check_against_pymc(density, layout, pm_model):
+    """Names, dims, start, density, gradient and trace equal those of PyMC's model."""
     assert density is not None
     # the names, order, shapes and dims PyMC's model of the build has
-    layout = kernel_layout(model.design, priors, model.stats)
     assert layout.value_names == tuple(v.name for v in pm_model.value_vars)
     assert density.names == tuple(v.name for v in pm_model.unobserved_RVs)
     assert density.dims == {n: tuple(pm_model.named_vars_to_dims[n]) for n in density.names
@@ -86,6 +115,22 @@ def test_kernel_equals_pymcs_density_gradient_start_and_trace(data, case):
         assert list(got) == list(want)
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_kernel_equals_pymcs_density_gradient_start_and_trace(data, case):
+    model, priors, pm_model = _build(data, case)
+    _check_against_pymc(kernel_density(model.design, priors, model.stats),
+                        kernel_layout(model.design, priors, model.stats), pm_model)
+
+
+@pytest.mark.parametrize("case", list(LATENT))
+def test_latent_kernel_equals_pymcs_density_gradient_start_and_trace(data, case):
+    name, formula, kwargs = LATENT[case]
+    model = bmm.mixedlm(formula, _counts() if name is None else data(name), **kwargs)
+    _check_against_pymc(latent_kernel_density(model.design, model.priors),
+                        latent_layout(model.design, model.priors),
+                        build_latent(model.design, model.priors))
 
 
 @pytest.mark.parametrize(("eta", "n"), [(1.0, 2), (1.0, 3), (1.0, 4), (2.0, 2), (3.0, 3)])
