@@ -1,13 +1,14 @@
-"""The marginal build's density served by the hand-written kernel: layout, data, trace.
+"""Models laid out for the hand-written kernels: layout arrays, data, trace labels.
 
 :mod:`bayesmm.infer.marginal_kernel` computes the Gaussian marginal density of one factor
-with β integrated out, for any G, q and p, from a description of the model in two arrays.
-Here that description is built from the design and the resolved priors, with the names,
-shapes and dimensions of the trace variables that the PyMC model of the build would have
-(``tests/infer/test_kernel_density.py`` checks them against it), so a fit on the kernel
-builds no PyMC model at all (0.2 s of graph construction for sleepstudy). A model the
-kernel does not cover — another prior family or parameterisation, a fixed effect without a
-Normal prior — gets ``None`` and keeps the compiled PyTensor path
+with β integrated out, and :mod:`bayesmm.infer.latent_kernel` the latent build's density of
+binomial, Bernoulli and Poisson GLMMs, for any dimensions, from a description of the model
+in two arrays. Here that description is built from the design and the resolved priors, with
+the names, shapes and dimensions of the trace variables that the PyMC model of the build
+would have (``tests/infer/test_kernel_density.py`` checks them against it), so a fit on a
+kernel builds no PyMC model at all (0.2 s of graph construction for sleepstudy). A model no
+kernel covers — another prior family or parameterisation, a fixed effect without a Normal
+prior, another family — gets ``None`` and keeps the compiled PyTensor path
 (:func:`bayesmm.infer.compiled.compile_density`).
 """
 
@@ -32,9 +33,11 @@ from .compiled import CompiledDensity
 __all__ = ["KernelDensity", "kernel_density", "kernel_layout", "latent_kernel_density",
            "latent_layout"]
 
-# the kernel's own source and Numba's version: one compilation per installation
 def _key(kernel: object) -> str:
-    """Hash of a kernel's source, the shared numerics' and Numba's version."""
+    """Hash a kernel's source, the shared numerics' and Numba's version (its C callbacks' key).
+
+    Nothing of a model enters it: one compilation per installation.
+    """
     return hashlib.sha256(Path(kernel.__file__).read_bytes()
                           + Path(kernel_common.__file__).read_bytes()
                           + numba.__version__.encode()).hexdigest()
