@@ -21,8 +21,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-# the common model structures are compiled once per installation (bayesmm/warmup.py):
-# a later first fit of such a model takes 1-3 s instead of 20-35 s
+# the NUTS kernels are compiled once per installation (bayesmm/warmup.py):
+# a later first fit of a model they cover takes 0.2-1 s instead of 7-13 s
 demo: $(VENV)/.installed
 	$(PY) -m bayesmm warmup
 	$(PY) -m bayesmm demo
