@@ -23,6 +23,8 @@ The gradient is analytic (module docstring of
     ∂ℓ/∂σ|Λ = −N/σ + (d + tr(P⁻¹A) − 2cᵀμ + μᵀAμ)/σ³
 
 then through Λ = L/σ, the LKJ and SD priors and PyMC's transforms (log, packed Cholesky).
+q = 1 and q = 2 take closed forms in scalars (the generic loops over q cost 4.6 and 2.1
+times PyTensor's unrolled graph per group; the closed forms 0.7 and 0.5 times).
 """
 
 from __future__ import annotations
