@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 __all__ = ["BLOCK", "FAMILIES", "JIT", "blocks_to_x", "cholesky", "covariance_blocks",
-           "expand_blocks", "inverse", "mm", "mmt", "prior"]
+           "expand_blocks", "inverse", "mm", "prior"]
 
 # prior families of a positive parameter: code, parameter names (a, b)
 FAMILIES = {"HalfNormal": (0, ("sigma",)), "HalfStudentT": (1, ("nu", "sigma")),
@@ -86,23 +86,12 @@ def inverse(L: np.ndarray, out: np.ndarray) -> None:
 
 @numba.njit(**JIT)
 def mm(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """``out`` = A B for small matrices (loops: no BLAS call for a 2 × 2 product)."""
+    """``out`` = A B for small matrices (loops: no BLAS call); ``mm(A, B.T, out)`` for A Bᵀ."""
     for i in range(A.shape[0]):
         for j in range(B.shape[1]):
             acc = 0.0
             for k in range(A.shape[1]):
                 acc += A[i, k] * B[k, j]
-            out[i, j] = acc
-
-
-@numba.njit(**JIT)
-def mmt(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """``out`` = A Bᵀ for small matrices."""
-    for i in range(A.shape[0]):
-        for j in range(B.shape[0]):
-            acc = 0.0
-            for k in range(A.shape[1]):
-                acc += A[i, k] * B[j, k]
             out[i, j] = acc
 
 

@@ -40,7 +40,6 @@ from .kernel_common import (
     expand_blocks,
     inverse,
     mm,
-    mmt,
     prior,
 )
 
@@ -306,12 +305,12 @@ def logp_dlogp(x: np.ndarray, ints: np.ndarray, par: np.ndarray, ZtZ: np.ndarray
                 acc -= BX[i, k] * mu[k]
             r[i] = acc
         mm(BX, Pinv, W)  # (q, p)
-        mmt(W, BX, C)
+        mm(W, BX.T, C)
         for i in range(q):
             for j in range(q):
                 C[i, j] = t * (C[i, j] + r[i] * r[j])  # C_g = B_g Γ B_gᵀ
         mm(lam, Minv, N)  # Λ M⁻¹
-        mmt(N, lam, K)  # K_g
+        mm(N, lam.T, K)  # K_g
         mm(G, K, F)
         mm(F, C, E)
         for i in range(q):
