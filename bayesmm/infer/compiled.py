@@ -81,7 +81,7 @@ class CompiledDensity:
         Hash of the compiled graphs (:func:`density_key`).
     dims, coords : dict, optional
         The trace variables' dimension names and those dimensions' coordinates, when the
-        density is built without a PyMC model (the marginal kernel); None: the model's.
+        density is built without a PyMC model (a hand-written kernel's); None: the model's.
     """
 
     logp_dlogp: Callable

@@ -147,14 +147,14 @@ def sample_flat_nutpie(model: pm.Model | None, options: NutsOptions, warm: bool 
     Parameters
     ----------
     model : pymc.Model or None
-        None when ``density`` is given with its trace labels (the marginal kernel).
+        None when ``density`` is given with its trace labels (a hand-written kernel's).
     options : NutsOptions
     warm : bool
         Start near the posterior mode (low-dimensional models); else jittered initial points.
     density : CompiledDensity, optional
-        ``model``'s flat density when the build has one already (the marginal build's
-        hand-written kernel, :mod:`bayesmm.infer.kernel_density`); otherwise the model's
-        graph is compiled (:func:`~bayesmm.infer.compiled.compile_density`).
+        ``model``'s flat density when one is compiled already (a hand-written kernel's,
+        :mod:`bayesmm.infer.kernel_density`); otherwise the model's graph is compiled
+        (:func:`~bayesmm.infer.compiled.compile_density`).
 
     Returns
     -------

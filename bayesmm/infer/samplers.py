@@ -44,8 +44,8 @@ class Start:
     initvals : mapping, optional
         Every chain starts here (a mixture's EM mode); otherwise the sampler chooses.
     density : CompiledDensity, optional
-        The model's flat density, already compiled, with its trace labels (the marginal
-        build's hand-written kernel): nutpie samples on it, and no PyMC model is built.
+        The model's flat density, already compiled, with its trace labels (a hand-written
+        kernel's): nutpie samples on it, and no PyMC model is built.
     """
 
     low_dimensional: bool = False
