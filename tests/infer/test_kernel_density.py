@@ -100,24 +100,31 @@ def _check_against_pymc(density, layout, pm_model):
     point = pm_model.initial_point()
     x0 = np.concatenate([np.ravel(point[v.name]) for v in pm_model.value_vars])
     np.testing.assert_allclose(density.x0, x0, rtol=1e-12, atol=1e-14)
-    ref = pm_model.logp_dlogp_function(ravel_inputs=True)
-    ref.set_extra_values({})
-    trace = compiled.compile_density(pm_model, "FAST_RUN")  # PyMC's trace variables
+    # the model's graph compiled: PyMC's log density and gradient (tests/infer/test_compiled
+    # checks it against PyMC's logp_dlogp_function) and its trace variables
+    ref = compiled.compile_density(pm_model, "FAST_RUN")
     rng = np.random.default_rng(0)
     for x in [x0 + rng.normal(0, 0.5, x0.size) for _ in range(4)]:
         logp, grad = density.logp_grad(x)
-        want_logp, want_grad = ref(x)
+        want_logp, want_grad = ref.logp_grad(x)
         # PyMC adds LKJ's normalising constant in float32: 4e-8 off for η = 3, n = 3
         np.testing.assert_allclose(logp, want_logp, rtol=1e-12, atol=1e-7)
         np.testing.assert_allclose(grad, want_grad, rtol=1e-8,
                                    atol=1e-9 * np.max(np.abs(want_grad)))
-        got, want = density.trace_point(x), trace.trace_point(x)
+        got, want = density.trace_point(x), ref.trace_point(x)
         assert list(got) == list(want)
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# compared with PyMC's model (each case compiles its graph): every case but two whose code
+# paths others run: Dyestuff's default priors (the Exponential/InverseGamma case runs the
+# same q = 1 path) and LKJ(1) on three columns (the q > 2 path runs under LKJ(3); its
+# constant is checked in test_lkj_constant_is_the_one_pymc_adds)
+COMPARED = [c for c in CASES if c not in ("Dyestuff (1 | Batch)", "three columns, LKJ(1)")]
+
+
+@pytest.mark.parametrize("case", COMPARED)
 def test_kernel_equals_pymcs_density_gradient_start_and_trace(data, case):
     model, priors, pm_model = _build(data, case)
     _check_against_pymc(kernel_density(model.design, priors, model.stats),
