@@ -21,8 +21,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-# the NUTS kernels are compiled once per installation (bayesmm/warmup.py):
-# a later first fit of a model they cover takes 0.2-1 s instead of 7-13 s
+# pip builds the NUTS kernels (C, bayesmm/infer/csrc) at installation; the warm-up checks
+# that they load and sample (bayesmm/warmup.py)
 demo: $(VENV)/.installed
 	$(PY) -m bayesmm warmup
 	$(PY) -m bayesmm demo

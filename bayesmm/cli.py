@@ -19,8 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayesmm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="fit a simulated growth-curve model and print the summary")
-    sub.add_parser("warmup", help="compile the common model structures once (random "
-                   "intercepts or intercepts and slopes, 1-3 fixed effects)")
+    sub.add_parser("warmup", help="check once per installation that the NUTS kernels load "
+                   "and sample (compiling them where the installation did not)")
     fit = sub.add_parser("fit", help="fit a mixed model to a CSV file and print the summary")
     fit.add_argument("data", help="CSV file (Rdatasets' 'rownames' column is dropped)")
     fit.add_argument("formula", help="e.g. 'Reaction ~ Days + (Days | Subject)'")

@@ -1,14 +1,12 @@
-"""Compile the common model structures once per installation (``bayesmm warmup``).
+"""Check the NUTS kernels once per installation (``bayesmm warmup``).
 
-A first fit of a structure pays Numba's compile of its density. The Gaussian marginal build
-with the default prior families runs on one hand-written kernel whatever its q, p and
-blocks (:mod:`bayesmm.infer.marginal_kernel`): one short Gaussian fit compiles it and its
-GIL-free callbacks (7–12 s) into Numba's cache for every later one-factor Gaussian model.
-The latent build of the binomial, Bernoulli and Poisson families runs on another kernel
-(:mod:`bayesmm.infer.latent_kernel`) that reads the family, X, Z and the levels as data: one
-binomial random-intercept fit (:data:`LATENT`) compiles it for all of them. Other models
-compile their PyTensor graph per structure (20–35 s), keyed without names, data or sizes
-(:mod:`bayesmm.infer.compiled`).
+The Gaussian marginal build of one factor and the latent build of binomial, Bernoulli and
+Poisson GLMMs, under the default prior families, run on C kernels that ``pip install``
+builds (:mod:`bayesmm.infer.kernel_library`): a first fit of any such model compiles nothing.
+One short Gaussian fit and one binomial fit check that they load and sample (and compile
+the sources, 1–3 s, where the installation did not build them). Other models compile their
+PyTensor graph per structure on their first fit (20–35 s), keyed without names, data or
+sizes (:mod:`bayesmm.infer.compiled`).
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from .diagnostics import SamplingWarning
 
 __all__ = ["LATENT", "STRUCTURES", "structure_formula", "warmup"]
 
-STRUCTURES = ((2, 2),)  # (q, p): one Gaussian fit compiles the kernel serving them all
+STRUCTURES = ((2, 2),)  # (q, p): one Gaussian fit on the kernel serving them all
 # family: random-intercept formula on _frame's columns (the latent kernel: every family it
 # covers, any p and factors)
 LATENT = {"binomial": "k / n ~ 1 + (1 | g)"}
@@ -53,7 +51,7 @@ def _frame(rng: np.random.Generator) -> pd.DataFrame:
 def warmup(structures: tuple[tuple[int, int], ...] = STRUCTURES,
            families: tuple[str, ...] = tuple(LATENT),
            report: Callable[[str], None] | None = None) -> list[tuple[str, float]]:
-    """Fit one short NUTS run of each structure, so that its compiled density is cached.
+    """Fit one short NUTS run of each structure on its kernel (compiling nothing once installed).
 
     Parameters
     ----------
@@ -76,8 +74,7 @@ def warmup(structures: tuple[tuple[int, int], ...] = STRUCTURES,
         start = time.perf_counter()
         with warnings.catch_warnings():  # 20 draws: the sampling warnings are expected
             warnings.simplefilter("ignore", SamplingWarning)
-            # two chains on two cores: also builds the GIL-free callbacks (infer/native)
-            # that later fits then run their chains on at once
+            # two chains on two cores: nutpie's threads on the kernel's C functions
             mixedlm(formula, frame, family=family).fit(
                 draws=20, tune=20, chains=2, cores=2, comparison=False, progressbar=False,
                 random_seed=0)

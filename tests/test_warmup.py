@@ -1,19 +1,17 @@
-"""`bayesmm warmup` compiles what real models of the same structure use."""
+"""`bayesmm warmup` fits on the kernels that real models of any structure run on."""
 
 import numpy as np
 import pytest
 
 import bayesmm as bmm
 from bayesmm.cli import build_parser
-from bayesmm.infer import native
-from bayesmm.infer.kernel_density import kernel_density, latent_kernel_density
+from bayesmm.infer.kernel_density import KEY, LATENT_KEY, kernel_density, latent_kernel_density
 from bayesmm.warmup import LATENT, STRUCTURES, _frame, structure_formula
 
 
 def _callbacks_key(model: bmm.MixedLM) -> str:
-    """Key of the C callbacks a model's NUTS fit runs on (the marginal kernel's)."""
-    density = kernel_density(model.design, model.priors, model.stats)
-    return native._key(density, native._layout(density.data)[0])
+    """Key of the kernel a model's NUTS fit runs on."""
+    return kernel_density(model.design, model.priors, model.stats).key
 
 
 @pytest.mark.parametrize(("name", "formula"), [
@@ -28,16 +26,15 @@ def test_the_warmed_gaussian_fit_compiles_what_real_models_of_any_structure_run_
     frame.columns = [c.replace(".", "_") for c in frame.columns]
     (q, p), = STRUCTURES
     warm = bmm.mixedlm(structure_formula(q, p), _frame(np.random.default_rng(0)))
-    assert _callbacks_key(warm) == _callbacks_key(bmm.mixedlm(formula, frame))
+    assert _callbacks_key(warm) == _callbacks_key(bmm.mixedlm(formula, frame)) == KEY
 
 
 def test_the_warmed_latent_fit_compiles_what_every_covered_glmm_runs_on(data):
     # the latent kernel reads X, Z and the levels as data, and the family as a code: the
-    # warm-up's one binomial random-intercept fit serves cbpp's p = 4, Poisson and
-    # Bernoulli models, crossed factors and correlated slopes alike
+    # warm-up's one binomial random-intercept fit runs on what cbpp's p = 4, Poisson and
+    # Bernoulli models, crossed factors and correlated slopes run on
     def key(model: bmm.MixedLM) -> str:
-        density = latent_kernel_density(model.design, model.priors)
-        return native._key(density, native._layout(density.data)[0])
+        return latent_kernel_density(model.design, model.priors).key
 
     frame = _frame(np.random.default_rng(0))
     (family, formula), = LATENT.items()
@@ -47,7 +44,7 @@ def test_the_warmed_latent_fit_compiles_what_every_covered_glmm_runs_on(data):
                           family="binomial"),
               bmm.mixedlm("k ~ x + (1 + x | site)", counts, family="poisson"),
               bmm.mixedlm("b ~ x + x2 + (1 | site) + (1 | day)", counts, family="bernoulli")]
-    assert {key(m) for m in others} == {warm}
+    assert {key(m) for m in others} == {warm} == {LATENT_KEY}
 
 
 def test_structures_and_the_command():

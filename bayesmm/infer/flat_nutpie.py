@@ -36,6 +36,7 @@ import pymc as pm
 
 from ..diagnostics import numpy_kernels
 from .compiled import CompiledDensity, compile_density
+from .kernel_density import KernelDensity
 from .native import native_cached, native_density
 from .options import NutsOptions
 from .warmstart import posterior_mode
@@ -127,7 +128,7 @@ def _native_model_from(density: CompiledDensity, model: pm.Model | None,
     """Build nutpie's model on ``density``'s C callbacks: chains run without the GIL."""
     from nutpie.compile_pymc import CompiledPyMCModel
 
-    native = native_density(density)
+    native = density.native if isinstance(density, KernelDensity) else native_density(density)
     dims, coords = _dims_coords(density, model)
     shapes = [list(s) for s in density.shapes]
     return CompiledPyMCModel(
@@ -169,7 +170,7 @@ def sample_flat_nutpie(model: pm.Model | None, options: NutsOptions, warm: bool 
                 "progress_bar": options.progressbar, "target_accept": options.target_accept,
                 "save_warmup": False}
     cores = options.cores or os.cpu_count() or 1
-    native = options.max_draws is not None or (
+    native = isinstance(density, KernelDensity) or options.max_draws is not None or (
         cores > 1 and (options.cores is not None or native_cached(density)))
     if not native:
         # one chain after another: every call of the Python density holds the GIL, so

@@ -1,24 +1,22 @@
-"""Models laid out for the hand-written kernels: layout arrays, data, trace labels.
+"""Models laid out for the compiled C kernels: layout arrays, data, trace labels.
 
-:mod:`bayesmm.infer.marginal_kernel` computes the Gaussian marginal density of one factor
-with β integrated out, and :mod:`bayesmm.infer.latent_kernel` the latent build's density of
-binomial, Bernoulli and Poisson GLMMs, for any dimensions, from a description of the model
-in two arrays. Here that description is built from the design and the resolved priors, with
-the names, shapes and dimensions of the trace variables that the PyMC model of the build
-would have (``tests/infer/test_kernel_density.py`` checks them against it), so a fit on a
-kernel builds no PyMC model at all (0.2 s of graph construction for sleepstudy). A model no
-kernel covers — another prior family or parameterisation, a fixed effect without a Normal
-prior, another family — gets ``None`` and keeps the compiled PyTensor path
-(:func:`bayesmm.infer.compiled.compile_density`).
+The C kernels (``csrc/``, loaded by :mod:`bayesmm.infer.kernel_library`) compute the
+Gaussian marginal density of one factor with β integrated out, and the latent build's
+density of binomial, Bernoulli and Poisson GLMMs, for any dimensions, from a description of
+the model in two arrays. Here that description is built from the design and the resolved
+priors, with the names, shapes and dimensions of the trace variables that the PyMC model of
+the build would have (``tests/infer/test_kernel_density.py`` checks them against it), so a
+fit on a kernel builds no PyMC model at all (0.2 s of graph construction for sleepstudy) and
+compiles nothing. A model no kernel covers — another prior family or parameterisation, a
+fixed effect without a Normal prior, another family — gets ``None`` and keeps the compiled
+PyTensor path (:func:`bayesmm.infer.compiled.compile_density`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from dataclasses import dataclass
-from pathlib import Path
 
-import numba
 import numpy as np
 from scipy.special import gammaln
 
@@ -27,28 +25,42 @@ from ..build.marginal import beta_is_conjugate, marginal_applies, normal_prior_m
 from ..design import Design, FactorDesign
 from ..priors import Prior, corr_key, sd_key
 from ..suffstats import SuffStats
-from . import kernel_common, latent_kernel, marginal_kernel
 from .compiled import CompiledDensity
+from .kernel_library import SOURCE_HASH, Kernel, kernel, user_data
+from .native import NativeDensity
 
-__all__ = ["KernelDensity", "kernel_density", "kernel_layout", "latent_kernel_density",
-           "latent_layout"]
+__all__ = ["FAMILIES", "KEY", "LATENT_KEY", "KernelDensity", "kernel_density", "kernel_layout",
+           "latent_kernel_density", "latent_layout"]
 
-def _key(kernel: object) -> str:
-    """Hash a kernel's source, the shared numerics' and Numba's version (its C callbacks' key).
-
-    Nothing of a model enters it: one compilation per installation.
-    """
-    return hashlib.sha256(Path(kernel.__file__).read_bytes()
-                          + Path(kernel_common.__file__).read_bytes()
-                          + numba.__version__.encode()).hexdigest()
-
-
-KEY, LATENT_KEY = _key(marginal_kernel), _key(latent_kernel)
+# prior families of a positive parameter: code in csrc/common.c, parameter names (a, b)
+FAMILIES = {"HalfNormal": (0, ("sigma",)), "HalfStudentT": (1, ("nu", "sigma")),
+            "HalfCauchy": (2, ("beta",)), "Exponential": (3, ("lam",)),
+            "Gamma": (4, ("alpha", "beta")), "InverseGamma": (5, ("alpha", "beta"))}
+# csrc/latent.c's layout: ints before the factors, ints per factor
+LATENT_HEADER, FACTOR = 4, 6
+# the densities' keys: nothing of a model enters them (one build serves every model)
+KEY, LATENT_KEY = f"marginal-{SOURCE_HASH}", f"latent-{SOURCE_HASH}"
 
 
 @dataclass(frozen=True, eq=False)
 class KernelDensity(CompiledDensity):
-    """A :class:`CompiledDensity` whose ``expand`` returns the trace as one flat array."""
+    """A :class:`CompiledDensity` on a C kernel: ``data`` is its record, then its arrays.
+
+    ``expand`` returns the trace as one flat array; ``kernel`` gives nutpie the C functions.
+    """
+
+    kernel: Kernel | None = None
+
+    @property
+    def n_expanded(self) -> int:
+        """Length of the flat trace."""
+        return int(sum(np.prod(s, dtype=int) for s in self.shapes))
+
+    @property
+    def native(self) -> NativeDensity:
+        """The kernel's C functions and the record they read, for nutpie's threads."""
+        logp, expand = self.kernel.callbacks
+        return NativeDensity(logp, expand, self.data[0], self.data[1:], self.n_expanded)
 
     def trace_point(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Evaluate the trace variables at ``x``, by name."""
@@ -63,7 +75,7 @@ class KernelDensity(CompiledDensity):
 
 @dataclass(frozen=True)
 class KernelLayout:
-    """The kernel's description of a model (:mod:`bayesmm.infer.marginal_kernel`).
+    """A kernel's description of a model (``csrc/``).
 
     Attributes
     ----------
@@ -91,9 +103,9 @@ class KernelLayout:
 
 def _family(prior: Prior) -> tuple[int, float, float, float, float] | None:
     """(code, a, b, log constant, support point) of a positive prior, None if not covered."""
-    if prior.dist not in kernel_common.FAMILIES:
+    if prior.dist not in FAMILIES:
         return None
-    code, keys = kernel_common.FAMILIES[prior.dist]
+    code, keys = FAMILIES[prior.dist]
     if set(prior.params) != set(keys):
         return None
     a = float(prior.params[keys[0]])
@@ -170,7 +182,7 @@ def kernel_layout(design: Design, priors: dict[str, Prior], stats: SuffStats
     """Describe the marginal model of ``design`` to the kernel; None where it does not apply.
 
     It applies to one Gaussian factor with Normal priors on every fixed effect and, on σ
-    and every SD, a prior of :data:`~bayesmm.infer.kernel_common.FAMILIES` in its
+    and every SD, a prior of :data:`FAMILIES` in its
     canonical parameters.
     """
     if not (marginal_applies(design) and beta_is_conjugate(design, priors)
@@ -199,13 +211,26 @@ def kernel_layout(design: Design, priors: dict[str, Prior], stats: SuffStats
                         tuple(s for _, s in trace), dims, np.asarray(x0, dtype=float))
 
 
-def _density(layout: KernelLayout, design: Design, kernel: object, data: tuple,
-             key: str) -> KernelDensity:
-    """Wrap ``kernel``'s functions, the data and the trace's labels as a density."""
+def _density(layout: KernelLayout, design: Design, name: str, n: int,
+             arrays: tuple[np.ndarray, ...], second: np.ndarray,
+             codes: np.ndarray | None = None) -> KernelDensity | None:
+    """Kernel ``name`` on the model's record and arrays, with the trace's labels.
+
+    None without the compiled kernels (:mod:`bayesmm.infer.kernel_library`).
+    """
+    found = kernel(name)
+    if found is None:
+        return None
+    record = user_data(layout.ints, layout.par, n, arrays, second, codes)
+    data = (record, layout.ints, layout.par, *arrays, second,
+            *(() if codes is None else (codes,)))  # the arrays kept alive beside the record
+    n_expanded = int(sum(np.prod(s, dtype=int) for s in layout.shapes))
     coords = coords_of(design)
-    return KernelDensity(kernel.logp_dlogp, kernel.expand, (layout.ints, layout.par, *data),
-                         layout.names, layout.shapes, layout.x0, key, layout.dims,
-                         {d: coords[d] for dd in layout.dims.values() for d in dd})
+    return KernelDensity(found.logp_dlogp,
+                         functools.partial(found.expand_flat, n_expanded=n_expanded), data,
+                         layout.names, layout.shapes, layout.x0,
+                         KEY if name == "marginal" else LATENT_KEY, layout.dims,
+                         {d: coords[d] for dd in layout.dims.values() for d in dd}, found)
 
 
 def kernel_density(design: Design, priors: dict[str, Prior], stats: SuffStats
@@ -227,9 +252,9 @@ def kernel_density(design: Design, priors: dict[str, Prior], stats: SuffStats
     layout = kernel_layout(design, priors, stats)
     if layout is None:
         return None
-    data = tuple(np.ascontiguousarray(getattr(stats, n), dtype=float)
-                 for n in ("ZtZ", "ZtX", "Zty", "XtX", "Xty"))
-    return _density(layout, design, marginal_kernel, data, KEY)
+    arrays = tuple(np.ascontiguousarray(getattr(stats, n), dtype=float)
+                   for n in ("ZtZ", "ZtX", "Zty", "XtX", "Xty"))  # (G,q,q) (G,q,p) (G,q) (p,p) (p,)
+    return _density(layout, design, "marginal", arrays[0].shape[0], arrays[:4], arrays[4])
 
 
 LATENT_FAMILIES = {"binomial": 0, "bernoulli": 1, "poisson": 2}
@@ -251,7 +276,7 @@ def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | No
 
     It applies to the binomial, Bernoulli and Poisson families with a Normal prior on every
     fixed effect (one vector ``beta``) and, on every SD, a prior of
-    :data:`~bayesmm.infer.kernel_common.FAMILIES` in its canonical parameters.
+    :data:`FAMILIES` in its canonical parameters.
     """
     fe = [priors[n] for n in design.xnames]
     if (design.family.name not in LATENT_FAMILIES or design.family.aux or not fe
@@ -278,7 +303,7 @@ def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | No
             dims[f"{factor.label}_corr"] = (f"{factor.label}_corr_row",
                                             f"{factor.label}_corr_col")
     ints = [p, len(factors), LATENT_FAMILIES[design.family.name], max(f.q for f in factors)]
-    head = latent_kernel.HEADER + latent_kernel.FACTOR * len(factors)
+    head = LATENT_HEADER + FACTOR * len(factors)
     zs, effects, col = [], [], 0
     for factor, at in zip(factors, starts, strict=True):
         shape = (len(factor.levels), factor.q)
@@ -312,10 +337,13 @@ def latent_kernel_density(design: Design, priors: dict[str, Prior]) -> KernelDen
     if layout is None:
         return None
     n = design.y.size
-    data = (np.ascontiguousarray(design.X, dtype=float), np.asarray(design.y, dtype=float),
-            np.ones(n) if design.trials is None else np.asarray(design.trials, dtype=float),
-            np.zeros(n) if design.offset is None else np.asarray(design.offset, dtype=float),
-            np.ascontiguousarray(np.hstack([f.Z for f in design.factors]), dtype=float),
-            np.ascontiguousarray(np.stack([f.codes for f in design.factors], axis=1),
-                                 dtype=np.int64))
-    return _density(layout, design, latent_kernel, data, LATENT_KEY)
+    arrays = (np.ascontiguousarray(design.X, dtype=float),  # (N, p)
+              np.ascontiguousarray(design.y, dtype=float),
+              np.ones(n) if design.trials is None
+              else np.ascontiguousarray(design.trials, dtype=float),
+              np.zeros(n) if design.offset is None
+              else np.ascontiguousarray(design.offset, dtype=float))
+    Z = np.ascontiguousarray(np.hstack([f.Z for f in design.factors]), dtype=float)  # (N, Σq)
+    codes = np.ascontiguousarray(np.stack([f.codes for f in design.factors], axis=1),
+                                 dtype=np.int64)  # (N, F)
+    return _density(layout, design, "latent", n, arrays, Z, codes)

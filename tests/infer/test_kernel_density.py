@@ -1,6 +1,8 @@
-"""The hand-written marginal kernel is PyMC's density of the marginal build wherever it applies."""
+"""The C kernels are PyMC's densities of the marginal and latent builds wherever they apply."""
 
 from __future__ import annotations
+
+import ctypes
 
 import numpy as np
 import pandas as pd
@@ -9,8 +11,9 @@ import pytest
 import bayesmm as bmm
 from bayesmm.build.latent import build_latent
 from bayesmm.build.marginal import build_marginal
-from bayesmm.infer import compiled, native
+from bayesmm.infer import compiled, kernel_library
 from bayesmm.infer.kernel_density import (
+    KEY,
     kernel_density,
     kernel_layout,
     latent_kernel_density,
@@ -166,15 +169,40 @@ def test_what_the_kernel_does_not_cover_keeps_the_compiled_graph(data):
         assert kernel_density(model.design, resolved, model.stats) is None
 
 
-def test_one_compilation_serves_every_structure(data):
-    # the C callbacks' key depends on the kernel and the data's layout only: Dyestuff
-    # (q = p = 1) and a three-column correlated block share them
-    keys = set()
+def test_every_structure_runs_on_the_one_installed_library(data):
+    # `pip install` built the sources into bayesmm.infer._kernels (setup.py): no fit compiles
+    # anything, and Dyestuff (q = p = 1), a three-column correlated block and a variance
+    # component call the same two C functions
+    assert kernel_library._built() is not None
+    callbacks = set()
     for case in ("Dyestuff (1 | Batch)", "three columns, LKJ(1)", "Pastes variance component"):
         model, priors, _ = _build(data, case)
         density = kernel_density(model.design, priors, model.stats)
-        keys.add(native._key(density, native._layout(density.data)[0]))
-    assert len(keys) == 1
+        assert density.key == KEY
+        callbacks.add((density.native.logp.address, density.native.expand.address))
+    assert len(callbacks) == 1
+
+
+def test_without_the_built_extension_the_sources_are_compiled_once(data, monkeypatch, tmp_path):
+    # a checkout on PYTHONPATH (no build) or an edited source: compiled into the compiledir,
+    # keyed by the sources' hash, and the same density as the installed build's
+    model, priors, _ = _build(data, "three columns, HalfCauchy, LKJ(3)")
+    installed = kernel_density(model.design, priors, model.stats)
+    monkeypatch.setattr(kernel_library, "_built", lambda: None)
+    monkeypatch.setattr(kernel_library, "_folder", lambda: tmp_path / "bayesmm")
+    kernel_library._library.cache_clear()
+    try:
+        compiled = kernel_density(model.design, priors, model.stats)
+        (path,) = (tmp_path / "bayesmm").glob("kernels-*")
+        lib = ctypes.CDLL(str(path))
+        lib.bmm_source_hash.restype = ctypes.c_char_p
+        assert lib.bmm_source_hash().decode() == kernel_library.SOURCE_HASH
+        assert compiled.native.logp.address != installed.native.logp.address
+        x = installed.x0 + np.random.default_rng(1).normal(0, 0.5, installed.n_dim)
+        assert compiled.logp_grad(x)[0] == installed.logp_grad(x)[0]
+        np.testing.assert_array_equal(compiled.logp_grad(x)[1], installed.logp_grad(x)[1])
+    finally:
+        kernel_library._library.cache_clear()
 
 
 def test_fit_samples_on_the_kernel_without_building_a_model(data, monkeypatch):
