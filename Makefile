@@ -11,7 +11,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(PY) pyproject.toml
+$(VENV)/.installed: $(PY) pyproject.toml setup.py $(wildcard bayesmm/infer/csrc/*)
 	$(PY) -m pip install -q -e .
 	touch $@
 
