@@ -46,3 +46,24 @@ def test_numpy_kernels_give_arvizs_numbers_and_restore_the_setting() -> None:
         plain = az.summary(draws, kind="diagnostics", round_to="none")
     assert az.Numba.numba_flag  # the user's setting is back
     pd.testing.assert_frame_equal(plain, with_numba, rtol=1e-10)
+
+
+def test_diagnose_reports_arvizs_summary_r_hat_and_bulk_ess() -> None:
+    import arviz as az
+    import xarray as xr
+
+    from bayesmm.diagnostics import diagnose
+
+    rng = np.random.default_rng(4)
+    walk = np.cumsum(rng.normal(size=(4, 300)), axis=1)  # (chain, draw): poorly mixed
+    draws = xr.Dataset({"a": (("chain", "draw"), rng.normal(size=(4, 300))),
+                        "b": (("chain", "draw"), walk),
+                        "fixed": (("chain", "draw"), np.ones((4, 300)))})  # no R-hat
+    idata = az.InferenceData(sample_stats=xr.Dataset(
+        {"diverging": (("chain", "draw"), np.zeros((4, 300), dtype=bool))}))
+    got = diagnose(draws, idata)
+    with np.errstate(invalid="ignore", divide="ignore"):  # the constant's 0/0
+        want = az.summary(draws, kind="diagnostics", round_to="none").drop("fixed")
+    pd.testing.assert_series_equal(got.rhat, want["r_hat"], rtol=1e-12)
+    pd.testing.assert_series_equal(got.ess_bulk, want["ess_bulk"], rtol=1e-12)
+    assert got.max_rhat > 1.1 and got.divergences == 0

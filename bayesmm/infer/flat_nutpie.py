@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from ..diagnostics import numpy_kernels
 from .compiled import CompiledDensity, compile_density
 from .kernel_density import KernelDensity
 from .native import native_cached, native_density
+from .nutpie_trace import to_inference_data
 from .options import NutsOptions
 from .warmstart import posterior_mode
 
@@ -168,7 +168,7 @@ def sample_flat_nutpie(model: pm.Model | None, options: NutsOptions, warm: bool 
         density = compile_density(model, "NUMBA")
     settings = {"tune": options.tune, "chains": options.chains, "seed": options.random_seed,
                 "progress_bar": options.progressbar, "target_accept": options.target_accept,
-                "save_warmup": False}
+                "save_warmup": False, "return_raw_trace": True}
     cores = options.cores or os.cpu_count() or 1
     native = isinstance(density, KernelDensity) or options.max_draws is not None or (
         cores > 1 and (options.cores is not None or native_cached(density)))
@@ -176,16 +176,23 @@ def sample_flat_nutpie(model: pm.Model | None, options: NutsOptions, warm: bool 
         # one chain after another: every call of the Python density holds the GIL, so
         # threads would only take turns
         compiled = _model_from(density, model, options.random_seed, warm)
-        return nutpie.sample(compiled, draws=options.draws, cores=1, **settings)
+        return _trace(nutpie.sample(compiled, draws=options.draws, cores=1, **settings),
+                      compiled)
     compiled = _native_model_from(density, model, options.random_seed, warm)
     if options.max_draws is None:
-        return nutpie.sample(compiled, draws=options.draws, cores=min(cores, options.chains),
-                             **settings)
+        return _trace(nutpie.sample(compiled, draws=options.draws,
+                                    cores=min(cores, options.chains), **settings), compiled)
     # every chain at once (threads), so that each checkpoint sees all of them
     return _sample_until_converged(
         nutpie.sample(compiled, draws=options.max_draws, cores=options.chains,
                       blocking=False, **settings),
-        options.draws, options.max_draws, StopRule())
+        options.draws, options.max_draws, StopRule(), compiled)
+
+
+def _trace(results: object, compiled: object) -> az.InferenceData:
+    """Convert nutpie's raw trace ``results`` of the model ``compiled`` to InferenceData."""
+    draws, stats = results.get_arrow_trace()  # type: ignore[attr-defined]
+    return to_inference_data(draws, stats, compiled.coords)  # type: ignore[attr-defined]
 
 
 def _completed_draws(trace: az.InferenceData) -> int:
@@ -210,7 +217,7 @@ def _finished(sampler: object) -> bool:
 
 
 def _sample_until_converged(sampler: object, step: int, max_draws: int, rule: StopRule,
-                            poll: float = 0.5) -> az.InferenceData:
+                            compiled: object, poll: float = 0.5) -> az.InferenceData:
     """Check ``sampler`` (nutpie, running) at every ``step`` draws; cut it where ``rule`` holds.
 
     Returns the first ``k · step`` draws of every chain for the smallest ``k`` whose draws
@@ -220,9 +227,7 @@ def _sample_until_converged(sampler: object, step: int, max_draws: int, rule: St
     while checkpoint < max_draws:
         if _finished(sampler):
             break
-        with warnings.catch_warnings():  # before the first draw ArviZ sees 0 draws
-            warnings.filterwarnings("ignore", "More chains", UserWarning)
-            trace = sampler.inspect()  # type: ignore[attr-defined]
+        trace = _trace(sampler.inspect(), compiled)  # type: ignore[attr-defined]
         while checkpoint < max_draws and _completed_draws(trace) >= checkpoint:
             head = trace.isel(draw=slice(0, checkpoint))
             if rule.met(head.posterior):
@@ -230,7 +235,7 @@ def _sample_until_converged(sampler: object, step: int, max_draws: int, rule: St
                 return head
             checkpoint += step
         time.sleep(poll)
-    trace = sampler.wait()  # type: ignore[attr-defined]
+    trace = _trace(sampler.wait(), compiled)  # type: ignore[attr-defined]
     for at in range(checkpoint, max_draws, step):  # checkpoints the loop did not reach
         head = trace.isel(draw=slice(0, at))
         if rule.met(head.posterior):
