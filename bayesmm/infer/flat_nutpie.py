@@ -186,7 +186,7 @@ def sample_flat_nutpie(model: pm.Model | None, options: NutsOptions, warm: bool 
     return _sample_until_converged(
         nutpie.sample(compiled, draws=options.max_draws, cores=options.chains,
                       blocking=False, **settings),
-        options.draws, options.max_draws, StopRule(), compiled)
+        options.draws, options.max_draws, StopRule(), lambda raw: _trace(raw, compiled))
 
 
 def _trace(results: object, compiled: object) -> az.InferenceData:
@@ -217,8 +217,11 @@ def _finished(sampler: object) -> bool:
 
 
 def _sample_until_converged(sampler: object, step: int, max_draws: int, rule: StopRule,
-                            compiled: object, poll: float = 0.5) -> az.InferenceData:
+                            convert: Callable[[object], az.InferenceData] = lambda raw: raw,
+                            poll: float = 0.5) -> az.InferenceData:
     """Check ``sampler`` (nutpie, running) at every ``step`` draws; cut it where ``rule`` holds.
+
+    ``convert`` turns what the sampler returns into InferenceData (nutpie's raw trace).
 
     Returns the first ``k · step`` draws of every chain for the smallest ``k`` whose draws
     meet ``rule``, or all ``max_draws`` when none does.
@@ -227,7 +230,7 @@ def _sample_until_converged(sampler: object, step: int, max_draws: int, rule: St
     while checkpoint < max_draws:
         if _finished(sampler):
             break
-        trace = _trace(sampler.inspect(), compiled)  # type: ignore[attr-defined]
+        trace = convert(sampler.inspect())  # type: ignore[attr-defined]
         while checkpoint < max_draws and _completed_draws(trace) >= checkpoint:
             head = trace.isel(draw=slice(0, checkpoint))
             if rule.met(head.posterior):
@@ -235,7 +238,7 @@ def _sample_until_converged(sampler: object, step: int, max_draws: int, rule: St
                 return head
             checkpoint += step
         time.sleep(poll)
-    trace = _trace(sampler.wait(), compiled)  # type: ignore[attr-defined]
+    trace = convert(sampler.wait())  # type: ignore[attr-defined]
     for at in range(checkpoint, max_draws, step):  # checkpoints the loop did not reach
         head = trace.isel(draw=slice(0, at))
         if rule.met(head.posterior):
