@@ -79,7 +79,8 @@ def main() -> None:
                      "graph compile or load s": compile_s,
                      "max rel. gradient difference": float(
                          np.max(np.abs(g_kernel - g_graph)) / np.max(np.abs(g_graph)))})
-    with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
+    with pd.option_context("display.width", 200, "display.max_columns", 10,
+                           "display.float_format", "{:.3g}".format):
         print(pd.DataFrame(rows).set_index("case"))
 
 
