@@ -90,7 +90,8 @@ def user_data(ints: np.ndarray, par: np.ndarray, n: int, arrays: tuple[np.ndarra
     build's levels; every array must be C-contiguous and outlive the record.
     """
     for a in (ints, par, *arrays, second) + (() if codes is None else (codes,)):
-        assert a.flags.c_contiguous  # the C side reads raw memory
+        if not a.flags.c_contiguous:  # the C side reads raw memory
+            raise ValueError("the kernels' arrays must be C-contiguous")
     return np.array([ints.ctypes.data, par.ctypes.data, n, *(a.ctypes.data for a in arrays),
                      second.ctypes.data, 0 if codes is None else codes.ctypes.data],
                     dtype=np.uint64)
@@ -141,6 +142,7 @@ def _compiled() -> Path | None:
 
 @functools.cache
 def _library() -> ctypes.CDLL | None:
+    """Load the installed extension, or the sources compiled; None if neither can be had."""
     path = _built() or _compiled()
     return None if path is None else ctypes.CDLL(str(path))
 
