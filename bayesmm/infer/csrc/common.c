@@ -180,26 +180,23 @@ BMM_HIDDEN void expand_blocks(const double *x, const int64_t *ints, int64_t at, 
             continue;
         }
         int64_t m = hi - lo, k = xo;
-        double *L = calloc((size_t)(m * m), sizeof(double)), *sd = *sds;
+        double *L = *frees, *sd = *sds; /* the packed rows of L are the block's free values */
         for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j <= i; j++, k++) {
-                L[i * m + j] = j == i ? exp(x[k]) : x[k];
-                *(*frees)++ = L[i * m + j];
-            }
+            for (int64_t j = 0; j <= i; j++, k++)
+                *(*frees)++ = j == i ? exp(x[k]) : x[k];
         for (int64_t i = 0; i < m; i++) {
             double ss = 0.0;
-            for (int64_t j = 0; j < m; j++)
-                ss += L[i * m + j] * L[i * m + j];
+            for (int64_t j = 0; j <= i; j++)
+                ss += L[i * (i + 1) / 2 + j] * L[i * (i + 1) / 2 + j];
             *(*sds)++ = sqrt(ss);
         }
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < m; j++) {
                 double acc = 0.0;
-                for (int64_t l = 0; l < m; l++)
-                    acc += L[i * m + l] * L[j * m + l];
+                for (int64_t l = 0; l <= (i < j ? i : j); l++)
+                    acc += L[i * (i + 1) / 2 + l] * L[j * (j + 1) / 2 + l];
                 *(*corrs)++ = acc / (sd[i] * sd[j]);
             }
-        free(L);
     }
 }
 

@@ -33,7 +33,21 @@ static int64_t z_columns(const int64_t *ints)
     return cols;
 }
 
-static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_data *d)
+/* Doubles of scratch memory latent_logp needs: eta, r (N), each factor's L and dl/dL
+ * (q_max, q_max), D (G, q) of the largest factor. */
+static size_t latent_scratch(const bmm_data *d)
+{
+    const int64_t *ints = d->ints;
+    int64_t qq = ints[3] * ints[3], largest = 0;
+    for (int64_t f = 0; f < ints[1]; f++) {
+        const int64_t *o = ints + L_HEADER + FACTOR * f;
+        largest = o[0] * o[5] > largest ? o[0] * o[5] : largest;
+    }
+    return (size_t)(2 * d->n + (ints[1] + 1) * qq + largest);
+}
+
+static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_data *d,
+                          double *ws)
 {
     const int64_t *ints = d->ints, *codes = d->codes;
     const double *par = d->par, *X = d->a[0], *y = d->a[1], *trials = d->a[2];
@@ -47,8 +61,8 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
         logp -= 0.5 * dev * dev;
         grad[j] -= dev / s0;
     }
-    double *eta = malloc((size_t)(2 * n_rows + n_factors * qq + qq) * sizeof(double));
-    double *r = eta + n_rows, *chols = r + n_rows, *dchol = chols + n_factors * qq;
+    double *eta = ws, *r = eta + n_rows, *chols = r + n_rows, *dchol = chols + n_factors * qq;
+    double *D = dchol + qq; /* (G, q) of one factor at a time */
     memset(chols, 0, (size_t)(n_factors * qq) * sizeof(double));
     for (int64_t i = 0; i < n_rows; i++) {
         double acc = offset[i];
@@ -95,7 +109,7 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
         const int64_t *o = ints + L_HEADER + FACTOR * f;
         int64_t q = o[0], z_at = o[3], col = o[4], n_levels = o[5];
         const double *L = chols + f * qq;
-        double *D = calloc((size_t)(n_levels * q), sizeof(double)); /* (G, q) */
+        memset(D, 0, (size_t)(n_levels * q) * sizeof(double));
         for (int64_t i = 0; i < n_rows; i++) {
             double *Dg = D + codes[i * n_factors + f] * q;
             for (int64_t k = 0; k < q; k++)
@@ -113,17 +127,22 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
                 grad[base + j] += acc;
             }
         }
-        free(D);
         blocks_to_x(x, ints, o[2], o[1], dchol, q_max, grad);
     }
-    free(eta);
     return logp;
 }
 
 BMM_EXPORT int64_t bmm_latent_logp(uint64_t dim, const double *x, double *grad, double *logp,
                                void *user_data)
 {
-    *logp = latent_logp(x, grad, (int64_t)dim, user_data);
+    const bmm_data *d = user_data;
+    double *ws = malloc(latent_scratch(d) * sizeof(double));
+    if (ws == NULL) {
+        *logp = -INFINITY;
+        return 4;
+    }
+    *logp = latent_logp(x, grad, (int64_t)dim, d, ws);
+    free(ws);
     return status(*logp, grad, (int64_t)dim);
 }
 
@@ -135,7 +154,10 @@ BMM_EXPORT int64_t bmm_latent_expand(uint64_t dim, uint64_t n_expanded, const do
     const bmm_data *d = user_data;
     const int64_t *ints = d->ints;
     int64_t p = ints[0], n_factors = ints[1], q_max = ints[3], n_free = p, n_z = 0;
+    double *L = malloc((size_t)(q_max * q_max) * sizeof(double)); /* one factor's L */
     (void)dim, (void)n_expanded;
+    if (L == NULL)
+        return 4;
     for (int64_t f = 0; f < n_factors; f++) {
         const int64_t *o = ints + L_HEADER + FACTOR * f;
         int64_t n_corrs = 0;
@@ -145,7 +167,6 @@ BMM_EXPORT int64_t bmm_latent_expand(uint64_t dim, uint64_t n_expanded, const do
     double *free_ = out, *zs = out + n_free, *labels = zs + n_z;
     memcpy(free_, x, (size_t)p * sizeof(double));
     free_ += p;
-    double *L = malloc((size_t)(q_max * q_max) * sizeof(double));
     for (int64_t f = 0; f < n_factors; f++) { /* free values; z; correlations, SDs */
         const int64_t *o = ints + L_HEADER + FACTOR * f;
         int64_t n_free_f = 0, n_corrs = 0;

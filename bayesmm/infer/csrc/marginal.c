@@ -323,8 +323,10 @@ BMM_EXPORT int64_t bmm_marginal_logp(uint64_t dim, const double *x, double *grad
 {
     const bmm_data *d = user_data;
     double *ws = malloc(marginal_scratch(d) * sizeof(double));
-    if (ws == NULL)
+    if (ws == NULL) {
+        *logp = -INFINITY;
         return 4;
+    }
     *logp = marginal_logp(x, grad, (int64_t)dim, d, ws);
     free(ws);
     return status(*logp, grad, (int64_t)dim);

@@ -18,7 +18,7 @@
  *
  * with user_data a bmm_data (kernels.h), so nutpie's threads call them without the GIL, and
  * Python calls them through ctypes (bayesmm/infer/kernel_library.py). They keep no state:
- * every call allocates its own scratch memory.
+ * every call allocates its own scratch memory (a failed allocation returns 4).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
