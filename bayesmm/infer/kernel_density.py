@@ -42,6 +42,11 @@ LATENT_HEADER, FACTOR = 4, 6
 KEY, LATENT_KEY = f"marginal-{SOURCE_HASH}", f"latent-{SOURCE_HASH}"
 
 
+def _flat_size(shapes: tuple[tuple[int, ...], ...]) -> int:
+    """Length of the trace variables of ``shapes`` end to end."""
+    return int(sum(np.prod(s, dtype=int) for s in shapes))
+
+
 @dataclass(frozen=True, eq=False)
 class KernelDensity(CompiledDensity):
     """A :class:`CompiledDensity` on a C kernel: ``data`` is its record, then its arrays.
@@ -54,7 +59,7 @@ class KernelDensity(CompiledDensity):
     @property
     def n_expanded(self) -> int:
         """Length of the flat trace."""
-        return int(sum(np.prod(s, dtype=int) for s in self.shapes))
+        return _flat_size(self.shapes)
 
     @property
     def native(self) -> NativeDensity:
@@ -224,10 +229,10 @@ def _density(layout: KernelLayout, design: Design, name: str, n: int,
     record = user_data(layout.ints, layout.par, n, arrays, second, codes)
     data = (record, layout.ints, layout.par, *arrays, second,
             *(() if codes is None else (codes,)))  # the arrays kept alive beside the record
-    n_expanded = int(sum(np.prod(s, dtype=int) for s in layout.shapes))
     coords = coords_of(design)
     return KernelDensity(found.logp_dlogp,
-                         functools.partial(found.expand_flat, n_expanded=n_expanded), data,
+                         functools.partial(found.expand_flat,
+                                           n_expanded=_flat_size(layout.shapes)), data,
                          layout.names, layout.shapes, layout.x0,
                          KEY if name == "marginal" else LATENT_KEY, layout.dims,
                          {d: coords[d] for dd in layout.dims.values() for d in dd}, found)
