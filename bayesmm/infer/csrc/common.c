@@ -212,12 +212,21 @@ BMM_HIDDEN void block_counts(const int64_t *ints, int64_t at, int64_t n_blocks, 
     }
 }
 
-/* nutpie's return code: 0, 3 (a non-finite gradient) or 4 (a non-finite logp). */
-BMM_HIDDEN int64_t status(double logp, const double *grad, int64_t dim)
+/* Run density f at x on `scratch` doubles allocated for the call; nutpie's return code: 0,
+ * 3 (a non-finite gradient) or 4 (a non-finite logp, or no memory). */
+BMM_HIDDEN int64_t run_density(bmm_density f, size_t scratch, uint64_t dim, const double *x,
+                               double *grad, double *logp, const bmm_data *d)
 {
-    for (int64_t i = 0; i < dim; i++)
+    double *ws = malloc(scratch * sizeof(double));
+    if (ws == NULL) {
+        *logp = -INFINITY;
+        return 4;
+    }
+    *logp = f(x, grad, (int64_t)dim, d, ws);
+    free(ws);
+    for (uint64_t i = 0; i < dim; i++)
         if (!isfinite(grad[i]))
             return 3;
-    return isfinite(logp) ? 0 : 4;
+    return isfinite(*logp) ? 0 : 4;
 }
 

@@ -73,7 +73,13 @@ BMM_HIDDEN void expand_blocks(const double *x, const int64_t *ints, int64_t at,
 BMM_HIDDEN void block_counts(const int64_t *ints, int64_t at, int64_t n_blocks,
                              int64_t *n_free, int64_t *n_corrs);
 
-/* nutpie's return code: 0, 3 (a non-finite gradient) or 4 (a non-finite logp). */
-BMM_HIDDEN int64_t status(double logp, const double *grad, int64_t dim);
+/* A density with its gradient, on scratch memory ws (marginal.c, latent.c). */
+typedef double (*bmm_density)(const double *x, double *grad, int64_t dim, const bmm_data *d,
+                              double *ws);
+
+/* Run density f at x on `scratch` doubles allocated for the call; nutpie's return code: 0,
+ * 3 (a non-finite gradient) or 4 (a non-finite logp, or no memory). */
+BMM_HIDDEN int64_t run_density(bmm_density f, size_t scratch, uint64_t dim, const double *x,
+                               double *grad, double *logp, const bmm_data *d);
 
 #endif

@@ -135,15 +135,7 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
 BMM_EXPORT int64_t bmm_latent_logp(uint64_t dim, const double *x, double *grad, double *logp,
                                void *user_data)
 {
-    const bmm_data *d = user_data;
-    double *ws = malloc(latent_scratch(d) * sizeof(double));
-    if (ws == NULL) {
-        *logp = -INFINITY;
-        return 4;
-    }
-    *logp = latent_logp(x, grad, (int64_t)dim, d, ws);
-    free(ws);
-    return status(*logp, grad, (int64_t)dim);
+    return run_density(latent_logp, latent_scratch(user_data), dim, x, grad, logp, user_data);
 }
 
 /* beta; every factor's blocks' free variables; every factor's z; per factor its

@@ -321,15 +321,8 @@ static size_t marginal_scratch(const bmm_data *d)
 BMM_EXPORT int64_t bmm_marginal_logp(uint64_t dim, const double *x, double *grad, double *logp,
                                  void *user_data)
 {
-    const bmm_data *d = user_data;
-    double *ws = malloc(marginal_scratch(d) * sizeof(double));
-    if (ws == NULL) {
-        *logp = -INFINITY;
-        return 4;
-    }
-    *logp = marginal_logp(x, grad, (int64_t)dim, d, ws);
-    free(ws);
-    return status(*logp, grad, (int64_t)dim);
+    return run_density(marginal_logp, marginal_scratch(user_data), dim, x, grad, logp,
+                       user_data);
 }
 
 /* sigma; each block's free variable; each correlated block's correlations; every SD. */
