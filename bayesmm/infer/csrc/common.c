@@ -80,44 +80,41 @@ BMM_HIDDEN void mm(const double *A, const double *B, int bt, int64_t n, int64_t 
         }
 }
 
-/* Fill one factor's Cholesky factor of Psi, chol (q, q), from x; return its priors' logp
- * (with the transforms' Jacobians) and add their gradient into grad. */
+/* Fill one factor's Cholesky factor of Psi, chol (q, q), from x (fill_chol); return its
+ * priors' logp (with the transforms' Jacobians) and add their gradient into grad. */
 BMM_HIDDEN double covariance_blocks(const double *x, const int64_t *ints, const double *par,
                                 double *grad, int64_t at, int64_t n_blocks, double *chol,
                                 int64_t ld)
 {
     double logp = 0.0, d;
+    fill_chol(x, ints, at, n_blocks, chol, ld);
     for (int64_t blk = 0; blk < n_blocks; blk++) {
         const int64_t *o = ints + at + BLOCK * blk;
         int64_t kind = o[0], lo = o[1], hi = o[2], family = o[3], xo = o[4], po = o[5];
         if (kind == 0) { /* one SD for columns lo..hi */
-            double sd = exp(x[xo]);
+            double sd = chol[lo * ld + lo];
             logp += prior(family, par[po], par[po + 1], par[po + 2], sd, &d) + x[xo];
             grad[xo] += d * sd + 1.0;
-            for (int64_t c = lo; c < hi; c++)
-                chol[c * ld + c] = sd;
             continue;
         }
         int64_t m = hi - lo, k = xo; /* LKJCholeskyCov: packed rows of L, log diagonal */
         double eta = par[po];
         logp += par[po + 1];
         for (int64_t i = 0; i < m; i++) {
+            const double *row = chol + (lo + i) * ld + lo; /* row i of the block's L */
             double ss = 0.0;
-            for (int64_t j = 0; j <= i; j++) {
-                double v = j == i ? exp(x[k + j]) : x[k + j];
-                chol[(lo + i) * ld + lo + j] = v;
-                ss += v * v;
-            }
+            for (int64_t j = 0; j <= i; j++)
+                ss += row[j] * row[j];
             double sd = sqrt(ss);
             int64_t pb = po + 2 + 3 * i;
             double lp = prior(family, par[pb], par[pb + 1], par[pb + 2], sd, &d);
             double a_i = 2.0 * eta - 2.0 + (double)(m - i);
-            double l_ii = chol[(lo + i) * ld + lo + i];
+            double l_ii = row[i];
             logp += lp + a_i * log(l_ii) - (a_i + (double)i) * log(sd) + x[k + i];
             /* d/dL_ij = coef L_ij (+ a_i / L_ii on the diagonal) */
             double coef = (d - (a_i + (double)i) / sd) / sd;
             for (int64_t j = 0; j < i; j++)
-                grad[k + j] += coef * chol[(lo + i) * ld + lo + j];
+                grad[k + j] += coef * row[j];
             grad[k + i] += (coef * l_ii + a_i / l_ii) * l_ii + 1.0;
             k += i + 1;
         }

@@ -50,8 +50,8 @@ BMM_HIDDEN void inverse(const double *L, int64_t m, int64_t ld, double *out);
 BMM_HIDDEN void mm(const double *A, const double *B, int bt, int64_t n, int64_t m, int64_t k,
                    double *out);
 
-/* Fill one factor's Cholesky factor of Psi, chol (q, q), from x; return its priors' logp
- * (with the transforms' Jacobians) and add their gradient into grad. */
+/* Fill one factor's Cholesky factor of Psi, chol (q, q), from x (fill_chol); return its
+ * priors' logp (with the transforms' Jacobians) and add their gradient into grad. */
 BMM_HIDDEN double covariance_blocks(const double *x, const int64_t *ints, const double *par,
                                     double *grad, int64_t at, int64_t n_blocks, double *chol,
                                     int64_t ld);
