@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
+import nutpie
 import pandas as pd
 import pymc as pm
 
@@ -162,8 +163,6 @@ def sample_flat_nutpie(model: pm.Model | None, options: NutsOptions, warm: bool 
     arviz.InferenceData
         Posterior and sample statistics, warm-up left out.
     """
-    import nutpie
-
     if density is None:
         density = compile_density(model, "NUMBA")
     settings = {"tune": options.tune, "chains": options.chains, "seed": options.random_seed,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
 
 import arviz as az
@@ -43,19 +42,18 @@ __all__ = ["with_groups", "add_observed_data", "choose_build", "clean_idata",
            "default_sampler", "sample_nuts"]
 
 def default_sampler(build: str) -> str:
-    """Pick nutpie for the marginal and latent builds when it is installed, PyMC otherwise.
+    """Pick nutpie (a core dependency) for the marginal and latent builds, PyMC otherwise.
 
-    nutpie runs on the structure's cached Numba density (:mod:`bayesmm.infer.flat_nutpie`),
-    its chains on C callbacks without the GIL. A repeat fit of sleepstudy (marginal, 4 ×
-    1000 draws) took 1.7 s for a min bulk ESS of 2482, against 7.7 s for 2549 with PyMC's
-    sampler (docs/marginal.md); cbpp (latent, binomial), in a fresh process with the caches
-    kept, 1.0 s for 1155 against 5.6 s for 1337. The collapsed build (several factors, every
-    row in each gradient) stays on PyMC's sampler: threads did not speed it up (31,022 rows:
-    65.9 s with 2 threads and with 1) and its first Numba compile is long.
+    nutpie runs on the C kernels where they cover the model
+    (:mod:`bayesmm.infer.kernel_density`), else on the model's compiled density
+    (:mod:`bayesmm.infer.flat_nutpie`), its chains on threads without the GIL: sleepstudy
+    (marginal, 4 × 1000 draws) in 0.19 s and cbpp (latent, binomial) in 0.10 s on a repeat
+    fit in a fresh process (``benchmarks/nuts.py``, docs/marginal.md). The collapsed build
+    (several factors, every row in each gradient) stays on PyMC's sampler: threads did not
+    speed it up (31,022 rows: 65.9 s with 2 threads and with 1) and its first Numba compile
+    is long.
     """
-    if build == "collapsed" or importlib.util.find_spec("nutpie") is None:
-        return "pymc"
-    return "nutpie"
+    return "pymc" if build == "collapsed" else "nutpie"
 
 
 LOGLIK_AUTO_MAX = 25_000_000  # draws × observations kept at fit time (200 MB of float64)

@@ -44,3 +44,13 @@ def test_sampling_runs_with_one_blas_thread_and_restores_the_settings(monkeypatc
         assert blas_threads() == before
     assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
     assert "MKL_NUM_THREADS" not in os.environ
+
+
+def test_the_blas_libraries_are_found_once_per_process():
+    from bayesmm.infer import blas
+
+    with one_blas_thread():
+        first = blas._controller()
+    with one_blas_thread():
+        assert blas._controller() is first
+    assert blas._controller.cache_info().misses == 1
