@@ -23,6 +23,21 @@ __all__ = ["ResidualStats", "aux_draws", "conditional_cov", "draw_beta", "draw_e
            "factor_chol", "group_loglik", "linear_predictor", "partial_residual_stats",
            "pointwise_loglik"]
 
+DRAW_BLOCK = 256  # draws per block at least
+BLOCK_VALUES = 1 << 20  # values per array of a block beyond that (8 MB)
+
+
+def draws_per_block(per_draw: int) -> int:
+    """Draws per block of arrays holding ``per_draw`` values per draw.
+
+    :data:`DRAW_BLOCK` draws, or more while a block's arrays hold at most
+    :data:`BLOCK_VALUES` values: a small design's draws go in one pass (Dyestuff2's 4,000
+    draws of 6 groups: one instead of 16 for each of β, the effects and the log-likelihood),
+    a large one's in blocks that keep the temporaries small (Exam's log-likelihood: 258 draws
+    × 4,059 rows). The draws are the same for any block size.
+    """
+    return max(DRAW_BLOCK, BLOCK_VALUES // max(per_draw, 1))
+
 
 @dataclass(frozen=True, eq=False)
 class ResidualStats:
@@ -95,7 +110,7 @@ def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
 
 def draw_beta(
     design: Design, stats: SuffStats, posterior: xr.Dataset, m0: np.ndarray, s0: np.ndarray,
-    rng: np.random.Generator, chunk: int = 250, resid: ResidualStats | None = None,
+    rng: np.random.Generator, chunk: int | None = None, resid: ResidualStats | None = None,
 ) -> np.ndarray:
     """Exact draws of β | y, σ, Λ under independent Normal(m₀, s₀) priors.
 
@@ -113,6 +128,7 @@ def draw_beta(
     lam = factor_chol(design.factors[k], posterior) / sigma[:, None, None]  # (S, q, q)
     A = np.empty((sigma.size, stats.p, stats.p))
     c = np.empty((sigma.size, stats.p))
+    chunk = chunk or draws_per_block(stats.ZtX.size + stats.ZtZ.size)
     for lo in range(0, sigma.size, chunk):  # chunks of draws keep the (s, G, q, q) arrays small
         sl = slice(lo, lo + chunk)
         zty = stats.Zty if resid is None else resid.zty[sl]  # (G, q) or (s, G, q)
@@ -161,8 +177,8 @@ def _whitened(stats: SuffStats, beta: np.ndarray, lam: np.ndarray,
     return L, w[..., 0]
 
 
-def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk: int = 250
-                 ) -> np.ndarray:
+def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset,
+                 chunk: int | None = None) -> np.ndarray:
     """Marginal log-likelihood of every group's data (random effects integrated out).
 
     ``−½[n_g log 2πσ² + log|M_g| + (r_gᵀr_g − v_gᵀM_g⁻¹v_g)/σ²]``; the sum over groups is the
@@ -176,6 +192,7 @@ def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk:
     beta, sigma, lam = _flat_draws(design, posterior)
     G = stats.Zty.shape[0]
     out = np.empty((C * D, G))
+    chunk = chunk or draws_per_block(stats.ZtX.size + stats.ZtZ.size)
     for s0 in range(0, C * D, chunk):
         sl = slice(s0, s0 + chunk)
         L, w = _whitened(stats, beta[sl], lam[sl])
@@ -191,7 +208,7 @@ def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset, chunk:
 
 def draw_effects(
     design: Design, stats: SuffStats, posterior: xr.Dataset, rng: np.random.Generator,
-    chunk: int = 250, resid: ResidualStats | None = None,
+    chunk: int | None = None, resid: ResidualStats | None = None,
 ) -> np.ndarray:
     """Exact draws of b_g | y, β, σ, Ψ for every posterior draw.
 
@@ -206,6 +223,7 @@ def draw_effects(
     beta, sigma, lam = _flat_draws(design, posterior, 0 if resid is None else resid.k)
     G, q = stats.Zty.shape
     out = np.empty((C * D, G, q))
+    chunk = chunk or draws_per_block(stats.ZtX.size + stats.ZtZ.size)
     for s0 in range(0, C * D, chunk):
         sl = slice(s0, s0 + chunk)
         L, w = _whitened(stats, beta[sl], lam[sl], None if resid is None else resid.zty[sl])
@@ -227,13 +245,11 @@ def conditional_cov(stats: SuffStats, theta: np.ndarray, scale: float) -> np.nda
     return scale * np.matmul(np.swapaxes(half, 1, 2), half)  # σ² Λ M⁻¹ Λᵀ
 
 
-DRAW_BLOCK = 256  # draws per block in linear_predictor and pointwise_loglik
-
-
-def _draw_blocks(n_chains: int, n_draws: int) -> list[tuple[int, slice]]:
-    """(chain, draws) blocks of at most :data:`DRAW_BLOCK` draws of one chain."""
-    return [(c, slice(lo, min(lo + DRAW_BLOCK, n_draws)))
-            for c in range(n_chains) for lo in range(0, n_draws, DRAW_BLOCK)]
+def _draw_blocks(n_chains: int, n_draws: int, per_draw: int) -> list[tuple[int, slice]]:
+    """(chain, draws) blocks of one chain, :func:`draws_per_block` draws each."""
+    size = draws_per_block(per_draw)
+    return [(c, slice(lo, min(lo + size, n_draws)))
+            for c in range(n_chains) for lo in range(0, n_draws, size)]
 
 
 def _eta_block(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None,
@@ -269,7 +285,7 @@ def linear_predictor(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None,
     # a chain's block of draws at a time, one effect column at a time: gathering every
     # draw's effects at once, (C, D, n, q), took 1.25 s for Exam's 4 × 1000 × 4059 × 2
     # against 0.14 s in blocks that stay in the cache
-    for c, sl in _draw_blocks(*beta.shape[:2]):
+    for c, sl in _draw_blocks(*beta.shape[:2], X.shape[0]):
         _eta_block(beta[c, sl], X, offset, [(Z, k, b[c, sl]) for Z, k, b in terms],
                    eta[c, sl])
     return eta
@@ -292,11 +308,12 @@ def pointwise_loglik(design: Design, posterior: xr.Dataset) -> np.ndarray:
     terms = [(f.Z, f.codes, posterior[f.label].values) for f in design.factors]
     aux = aux_draws(family, posterior)  # (C, D, 1) each
     out = np.empty((*beta.shape[:2], design.X.shape[0]))  # (C, D, N)
-    eta = np.empty((DRAW_BLOCK, design.X.shape[0]))  # (d, N): one block, reused
+    blocks = _draw_blocks(*beta.shape[:2], design.X.shape[0])
+    eta = np.empty((blocks[0][1].stop, design.X.shape[0]))  # (d, N): one block, reused
     # η and the density one block of draws at a time: the only array of every draw is the
     # result (η of every draw, then the density, allocated two more of that size: Exam's
     # 4 × 1000 × 4,059, the first call of a fresh process, 0.18–0.21 s against 0.22–0.48 s)
-    for c, sl in _draw_blocks(*beta.shape[:2]):
+    for c, sl in blocks:
         block = _eta_block(beta[c, sl], design.X, design.offset,
                            [(Z, k, b[c, sl]) for Z, k, b in terms], eta[:sl.stop - sl.start])
         out[c, sl] = family.logpdf(design.y, block, design.trials,

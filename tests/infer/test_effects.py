@@ -107,3 +107,19 @@ def test_beta_draws_have_the_exact_conditional_distribution(sleep):
     se = np.sqrt(np.diag(cov) / S)
     assert np.all(np.abs(beta.mean(0) - mean) < 4.5 * se)
     np.testing.assert_allclose(np.cov(beta.T), cov, rtol=0.05, atol=0.02 * np.abs(cov).max())
+
+
+def test_the_draws_do_not_depend_on_the_block_of_draws(sleep):
+    from bayesmm.infer.effects import draw_beta, draws_per_block
+
+    d, st = sleep.design, sleep.stats
+    S = 600  # the default takes every draw in one block here
+    post = _posterior(S, BETA, SIGMA, SD, CORR)
+    assert draws_per_block(st.ZtX.size + st.ZtZ.size) >= S
+    m0, s0 = np.zeros(2), np.full(2, 100.0)
+    for one, blocks in ((draw_effects(d, st, post, np.random.default_rng(1)),
+                         draw_effects(d, st, post, np.random.default_rng(1), chunk=7)),
+                        (draw_beta(d, st, post, m0, s0, np.random.default_rng(2)),
+                         draw_beta(d, st, post, m0, s0, np.random.default_rng(2), chunk=7)),
+                        (group_loglik(d, st, post), group_loglik(d, st, post, chunk=7))):
+        np.testing.assert_array_equal(one, blocks)
