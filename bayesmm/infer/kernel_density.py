@@ -2,14 +2,14 @@
 
 The C kernels (``csrc/``, loaded by :mod:`bayesmm.infer.kernel_library`) compute the
 Gaussian marginal density of one factor with β integrated out, and the latent build's
-density of binomial, Bernoulli and Poisson GLMMs, for any dimensions, from a description of
-the model in two arrays. Here that description is built from the design and the resolved
-priors, with the names, shapes and dimensions of the trace variables that the PyMC model of
-the build would have (``tests/infer/test_kernel_density.py`` checks them against it), so a
-fit on a kernel builds no PyMC model at all (0.2 s of graph construction for sleepstudy) and
-compiles nothing. A model no kernel covers — another prior family or parameterisation, a
-fixed effect without a Normal prior, another family — gets ``None`` and keeps the compiled
-PyTensor path (:func:`bayesmm.infer.compiled.compile_density`).
+density of binomial, Bernoulli, Poisson, negative binomial and Student-t GLMMs, for any
+dimensions, from a description of the model in two arrays. Here that description is built
+from the design and the resolved priors, with the names, shapes and dimensions of the trace
+variables that the PyMC model of the build would have (``tests/infer/test_kernel_density.py``
+checks them against it), so a fit on a kernel builds no PyMC model at all (0.2 s of graph
+construction for sleepstudy) and compiles nothing. A model no kernel covers — another prior
+family or parameterisation, a fixed effect without a Normal prior, another family — gets
+``None`` and keeps the compiled PyTensor path (:func:`bayesmm.infer.compiled.compile_density`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ FAMILIES = {"HalfNormal": (0, ("sigma",)), "HalfStudentT": (1, ("nu", "sigma")),
             "HalfCauchy": (2, ("beta",)), "Exponential": (3, ("lam",)),
             "Gamma": (4, ("alpha", "beta")), "InverseGamma": (5, ("alpha", "beta"))}
 # csrc/latent.c's layout: ints before the factors, ints per factor
-LATENT_HEADER, FACTOR = 4, 6
+LATENT_HEADER, FACTOR = 8, 6
 # the densities' keys: nothing of a model enters them (one build serves every model)
 KEY, LATENT_KEY = f"marginal-{SOURCE_HASH}", f"latent-{SOURCE_HASH}"
 
@@ -262,14 +262,16 @@ def kernel_density(design: Design, priors: dict[str, Prior], stats: SuffStats
     return _density(layout, design, "marginal", arrays[0].shape[0], arrays[:4], arrays[4])
 
 
-LATENT_FAMILIES = {"binomial": 0, "bernoulli": 1, "poisson": 2}
+LATENT_FAMILIES = {"binomial": 0, "bernoulli": 1, "poisson": 2, "negbin": 3, "t": 4}
 
 
 def _loglik_constant(design: Design) -> float:
     """Sum the log-likelihood's terms free of parameters (binomial coefficients, log y!)."""
     y = np.asarray(design.y, dtype=float)
-    if design.family.name == "poisson":
+    if design.family.name in ("poisson", "negbin"):
         return float(-np.sum(gammaln(y + 1.0)))
+    if design.family.name == "t":
+        return -0.5 * y.size * np.log(np.pi)
     if design.family.name == "binomial":
         n = np.asarray(design.trials, dtype=float)
         return float(np.sum(gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)))
@@ -279,13 +281,16 @@ def _loglik_constant(design: Design) -> float:
 def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | None:
     """Describe the latent model of ``design`` to its kernel; None where it does not apply.
 
-    It applies to the binomial, Bernoulli and Poisson families with a Normal prior on every
-    fixed effect (one vector ``beta``) and, on every SD, a prior of
-    :data:`FAMILIES` in its canonical parameters.
+    It applies to the binomial, Bernoulli, Poisson, negative binomial and Student-t families
+    with a Normal prior on every fixed effect (one vector ``beta``) and, on the family's own
+    parameters and every SD, a prior of :data:`FAMILIES` in its canonical parameters.
     """
     fe = [priors[n] for n in design.xnames]
-    if (design.family.name not in LATENT_FAMILIES or design.family.aux or not fe
+    if (design.family.name not in LATENT_FAMILIES or not fe
             or any(p.dist != "Normal" or set(p.params) != {"mu", "sigma"} for p in fe)):
+        return None
+    aux = [_family(priors[a.name]) for a in design.family.aux]
+    if any(a is None for a in aux):
         return None
     m0, s0 = normal_prior_moments(design, priors)
     p, factors = len(fe), design.factors
@@ -293,7 +298,12 @@ def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | No
     const = _loglik_constant(design) - np.sum(np.log(s0)) \
         - 0.5 * (p + n_effects) * np.log(2.0 * np.pi)
     par, x0, blocks = [const, *m0, *s0], list(m0), []
-    values, free, labels, dims = [], [], [], {"beta": ("coef",)}
+    for prior in aux:  # each on the log scale, after beta (PyMC's order)
+        par.extend(prior[1:4])
+        x0.append(np.log(prior[4]))
+    names = [a.name for a in design.family.aux]
+    values, free = [f"{n}_log__" for n in names], [(n, ()) for n in names]
+    labels, dims = [], {"beta": ("coef",)}
     starts = []
     for factor in factors:
         starts.append(len(blocks))
@@ -307,7 +317,8 @@ def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | No
         if found[2]:
             dims[f"{factor.label}_corr"] = (f"{factor.label}_corr_row",
                                             f"{factor.label}_corr_col")
-    ints = [p, len(factors), LATENT_FAMILIES[design.family.name], max(f.q for f in factors)]
+    ints = [p, len(factors), LATENT_FAMILIES[design.family.name], max(f.q for f in factors),
+            len(aux), 1 + 2 * p, *[a[0] for a in aux], *[-1] * (2 - len(aux))]
     head = LATENT_HEADER + FACTOR * len(factors)
     zs, effects, col = [], [], 0
     for factor, at in zip(factors, starts, strict=True):

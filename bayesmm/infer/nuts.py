@@ -167,8 +167,9 @@ def _kernel(build: str, design: Design, priors: dict[str, Prior], stats: SuffSta
             ) -> KernelDensity | None:
     """Return the hand-written kernel's density of the build where one covers it, else None.
 
-    The marginal build (one Gaussian factor) and the latent build of the binomial, Bernoulli
-    and Poisson families, under the default prior families (:mod:`bayesmm.infer.kernel_density`).
+    The marginal build (one Gaussian factor) and the latent build of the binomial, Bernoulli,
+    Poisson, negative binomial and Student-t families, under the default prior families
+    (:mod:`bayesmm.infer.kernel_density`).
     """
     if build == "marginal":
         return kernel_density(design, priors, stats)

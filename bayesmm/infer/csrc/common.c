@@ -28,6 +28,18 @@ BMM_HIDDEN double prior(int64_t family, double a, double b, double c, double s, 
     }
 }
 
+/* The digamma function for x > 0: the recurrence up to x >= 10, then the asymptotic series
+ * (its first omitted term is below 2e-14 there). */
+BMM_HIDDEN double digamma(double x)
+{
+    double acc = 0.0;
+    for (; x < 10.0; x += 1.0)
+        acc -= 1.0 / x;
+    double f = 1.0 / (x * x);
+    return acc + log(x) - 0.5 / x
+           - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))));
+}
+
 /* Overwrite the lower triangle of the SPD M (m, m) by its Cholesky factor; 0 if not PD. */
 BMM_HIDDEN int cholesky(double *M, int64_t m, int64_t ld)
 {

@@ -40,6 +40,9 @@ typedef struct {
 /* Log density of a positive parameter s and its derivative *d (c: the log constant). */
 BMM_HIDDEN double prior(int64_t family, double a, double b, double c, double s, double *d);
 
+/* The digamma function, x > 0. */
+BMM_HIDDEN double digamma(double x);
+
 /* Overwrite the lower triangle of the SPD M (m, m) by its Cholesky factor; 0 if not PD. */
 BMM_HIDDEN int cholesky(double *M, int64_t m, int64_t ld);
 

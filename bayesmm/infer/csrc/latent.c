@@ -1,22 +1,29 @@
 /*
- * The latent build of binomial, Bernoulli and Poisson GLMMs (bayesmm.build.latent), any
- * number of factors, on the rows.
+ * The latent build of binomial, Bernoulli, Poisson, negative binomial and Student-t GLMMs
+ * (bayesmm.build.latent), any number of factors, on the rows.
  *
- * ints = [p, n_factors, family (0 binomial, 1 Bernoulli, 2 Poisson), largest q,
+ * ints = [p, n_factors, family (0 binomial, 1 Bernoulli, 2 Poisson, 3 negative binomial,
+ *         4 Student-t), largest q, n_aux, the aux priors' offset in par, each aux prior's
+ *         family (two slots),
  *         per factor: q, n_blocks, blocks' offset in ints, z's offset in x,
  *                     first column in Z, levels G;
  *         the blocks]
- * par  = [every constant of the log density, m0 (p), s0 (p), the blocks' priors]
+ * par  = [every constant of the log density, m0 (p), s0 (p), the aux priors (a, b, c each),
+ *         the blocks' priors]
+ * x    = [beta (p), log of each aux parameter (PyMC's order: alpha; or sigma, nu), the
+ *         blocks' free values, every factor's z]
  *
  * eta = X beta + offset + sum_f rowsum(Z_f * b_f[codes_f]), b_f = z_f L_f', and
- * r = dl/deta (y - n logistic(eta), or y - exp(eta)): dl/dbeta = X'r - (beta - m0)/s0^2,
+ * r = dl/deta (y - n logistic(eta), y - exp(eta), (y - mu) alpha/(alpha + mu), or
+ * (nu + 1)(y - eta)/(nu sigma^2 + (y - eta)^2)): dl/dbeta = X'r - (beta - m0)/s0^2,
  * and with D_f[g] = sum over g's rows of r Z_f (G, q): dl/dz_f = D_f L_f - z_f and
  * dl/dL_f = D_f' z_f.
  */
 #include "kernels.h"
 
-#define L_HEADER 4 /* ints before the factors */
+#define L_HEADER 8 /* ints before the factors */
 #define FACTOR 6   /* ints per factor */
+#define LOG_PI 1.1447298858494002
 
 /* log(1 + e^v) without overflow. */
 static double log1pexp(double v)
@@ -61,6 +68,15 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
         logp -= 0.5 * dev * dev;
         grad[j] -= dev / s0;
     }
+    int64_t n_aux = ints[4], aux_par = ints[5];
+    double aux[2] = {0.0, 0.0}, daux[2] = {0.0, 0.0}; /* the aux parameters, dl/d(each) */
+    for (int64_t k = 0; k < n_aux; k++) { /* priors on the log scale, with the Jacobian */
+        const double *ab = par + aux_par + 3 * k;
+        double d;
+        aux[k] = exp(x[p + k]);
+        logp += prior(ints[6 + k], ab[0], ab[1], ab[2], aux[k], &d) + x[p + k];
+        grad[p + k] += d * aux[k] + 1.0;
+    }
     double *eta = ws, *r = eta + n_rows, *chols = r + n_rows, *dchol = chols + n_factors * qq;
     double *D = dchol + qq; /* (G, q) of one factor at a time */
     memset(chols, 0, (size_t)(n_factors * qq) * sizeof(double));
@@ -89,16 +105,42 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
             }
         }
     }
+    if (family == 3) { /* negative binomial: alpha's terms shared by the rows */
+        logp -= n_rows * lgamma(aux[0]);
+        daux[0] -= n_rows * digamma(aux[0]);
+    }
+    if (family == 4) { /* Student-t: nu's and sigma's */
+        double nu = aux[1];
+        logp += n_rows * (lgamma(0.5 * (nu + 1.0)) - lgamma(0.5 * nu) - 0.5 * log(nu)
+                          - log(aux[0]));
+        daux[0] -= n_rows / aux[0];
+        daux[1] += n_rows * (0.5 * digamma(0.5 * (nu + 1.0)) - 0.5 * digamma(0.5 * nu)
+                             - 0.5 / nu);
+    }
     for (int64_t i = 0; i < n_rows; i++) { /* dl/deta */
         if (family == 2) { /* Poisson, log link */
             double mu = exp(eta[i]);
             logp += y[i] * eta[i] - mu;
             r[i] = y[i] - mu;
+        } else if (family == 3) { /* negative binomial, log link; Var = mu + mu^2/alpha */
+            double a = aux[0], mu = exp(eta[i]), am = a + mu, la = log(a / am);
+            logp += lgamma(y[i] + a) + a * la + y[i] * (eta[i] - log(am));
+            r[i] = (y[i] - mu) * a / am;
+            daux[0] += digamma(y[i] + a) + la + (mu - y[i]) / am;
+        } else if (family == 4) { /* Student-t, identity link */
+            double s2 = aux[0] * aux[0], nu = aux[1], e = y[i] - eta[i], e2 = e * e;
+            double den = nu * s2 + e2, w = log1p(e2 / (nu * s2));
+            logp -= 0.5 * (nu + 1.0) * w;
+            r[i] = (nu + 1.0) * e / den;
+            daux[0] += (nu + 1.0) * e2 / (aux[0] * den);
+            daux[1] += -0.5 * w + 0.5 * (nu + 1.0) * e2 / (nu * den);
         } else { /* binomial / Bernoulli, logit link */
             logp += y[i] * eta[i] - trials[i] * log1pexp(eta[i]);
             r[i] = y[i] - trials[i] / (1.0 + exp(-eta[i]));
         }
     }
+    for (int64_t k = 0; k < n_aux; k++) /* through x = log(aux) */
+        grad[p + k] += daux[k] * aux[k];
     for (int64_t j = 0; j < p; j++) {
         double acc = 0.0;
         for (int64_t i = 0; i < n_rows; i++)
@@ -138,14 +180,15 @@ BMM_EXPORT int64_t bmm_latent_logp(uint64_t dim, const double *x, double *grad, 
     return run_density(latent_logp, latent_scratch(user_data), dim, x, grad, logp, user_data);
 }
 
-/* beta; every factor's blocks' free variables; every factor's z; per factor its
- * correlations and SDs; every factor's effects b (G, q). */
+/* beta; each aux parameter; every factor's blocks' free variables; every factor's z; per
+ * factor its correlations and SDs; every factor's effects b (G, q). */
 BMM_EXPORT int64_t bmm_latent_expand(uint64_t dim, uint64_t n_expanded, const double *x,
                                  double *out, void *user_data)
 {
     const bmm_data *d = user_data;
     const int64_t *ints = d->ints;
-    int64_t p = ints[0], n_factors = ints[1], q_max = ints[3], n_free = p, n_z = 0;
+    int64_t p = ints[0], n_factors = ints[1], q_max = ints[3], n_aux = ints[4];
+    int64_t n_free = p + n_aux, n_z = 0;
     double *L = malloc((size_t)(q_max * q_max) * sizeof(double)); /* one factor's L */
     (void)dim, (void)n_expanded;
     if (L == NULL)
@@ -159,6 +202,8 @@ BMM_EXPORT int64_t bmm_latent_expand(uint64_t dim, uint64_t n_expanded, const do
     double *free_ = out, *zs = out + n_free, *labels = zs + n_z;
     memcpy(free_, x, (size_t)p * sizeof(double));
     free_ += p;
+    for (int64_t k = 0; k < n_aux; k++)
+        *free_++ = exp(x[p + k]);
     for (int64_t f = 0; f < n_factors; f++) { /* free values; z; correlations, SDs */
         const int64_t *o = ints + L_HEADER + FACTOR * f;
         int64_t n_free_f = 0, n_corrs = 0;
