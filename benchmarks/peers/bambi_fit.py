@@ -15,10 +15,12 @@ import bambi as bmb
 import numpy as np
 import pandas as pd
 
+FAMILIES = {"negbin": "negativebinomial"}  # bayesmm's names bambi spells otherwise
+
 
 def fit(frame: pd.DataFrame, formula: str, family: str, sampler: str, draws: int) -> object:
     """Build and sample a bambi model."""
-    model = bmb.Model(formula, frame, family=family)
+    model = bmb.Model(formula, frame, family=FAMILIES.get(family, family))
     return model.fit(draws=draws, tune=draws, chains=4, cores=2, random_seed=1,
                      inference_method=sampler, progressbar=False)
 

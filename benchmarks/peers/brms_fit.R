@@ -4,11 +4,12 @@
 suppressMessages({library(brms); library(posterior)})
 a <- commandArgs(trailingOnly = TRUE)
 frame <- read.csv(a[1])
-fam <- switch(a[3], gaussian = gaussian(), binomial = binomial())
+fam <- switch(a[3], gaussian = gaussian(), binomial = binomial(), negbin = negbinomial(),
+              t = student())
 draws <- as.integer(a[4])
 summ <- function(fit) {
   d <- as_draws_array(fit)
-  keep <- grepl("^(b_|sd_|cor_|sigma|r_)", variables(d))
+  keep <- grepl("^(b_|sd_|cor_|sigma|shape|nu|r_)", variables(d))
   s <- summarise_draws(subset_draws(d, variable = variables(d)[keep]), "ess_bulk", "rhat")
   ess <- as.numeric(s$ess_bulk)
   rhat <- as.numeric(s$rhat)
