@@ -262,7 +262,8 @@ def kernel_density(design: Design, priors: dict[str, Prior], stats: SuffStats
     return _density(layout, design, "marginal", arrays[0].shape[0], arrays[:4], arrays[4])
 
 
-LATENT_FAMILIES = {"binomial": 0, "bernoulli": 1, "poisson": 2, "negbin": 3, "t": 4}
+LATENT_FAMILIES = {"binomial": 0, "bernoulli": 1, "poisson": 2, "negbin": 3, "t": 4,
+                   "gaussian": 5}
 
 
 def _loglik_constant(design: Design) -> float:
@@ -272,6 +273,8 @@ def _loglik_constant(design: Design) -> float:
         return float(-np.sum(gammaln(y + 1.0)))
     if design.family.name == "t":
         return -0.5 * y.size * np.log(np.pi)
+    if design.family.name == "gaussian":
+        return -0.5 * y.size * np.log(2.0 * np.pi)
     if design.family.name == "binomial":
         n = np.asarray(design.trials, dtype=float)
         return float(np.sum(gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)))
@@ -281,9 +284,10 @@ def _loglik_constant(design: Design) -> float:
 def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | None:
     """Describe the latent model of ``design`` to its kernel; None where it does not apply.
 
-    It applies to the binomial, Bernoulli, Poisson, negative binomial and Student-t families
-    with a Normal prior on every fixed effect (one vector ``beta``) and, on the family's own
-    parameters and every SD, a prior of :data:`FAMILIES` in its canonical parameters.
+    It applies to the binomial, Bernoulli, Poisson, negative binomial, Student-t and Gaussian
+    families with a Normal prior on every fixed effect (one vector ``beta``) and, on the
+    family's own parameters and every SD, a prior of :data:`FAMILIES` in its canonical
+    parameters.
     """
     fe = [priors[n] for n in design.xnames]
     if (design.family.name not in LATENT_FAMILIES or not fe

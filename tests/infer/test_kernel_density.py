@@ -90,6 +90,7 @@ LATENT = {
     "negative binomial with offset, (1 + x | g)": (
         None, "c ~ x + (1 + x | g)", {"family": "negbin", "offset": "lt"}),
     "Student-t (1 | g) + (1 | h)": (None, "x ~ lt + (1 | g) + (1 | h)", {"family": "t"}),
+    "Gaussian (1 + x | g) + (1 | h)": (None, "lt ~ x + (1 + x | g) + (1 | h)", {}),
 }
 
 

@@ -1,21 +1,21 @@
 /*
- * The latent build of binomial, Bernoulli, Poisson, negative binomial and Student-t GLMMs
- * (bayesmm.build.latent), any number of factors, on the rows.
+ * The latent build of binomial, Bernoulli, Poisson, negative binomial, Student-t and
+ * Gaussian mixed models (bayesmm.build.latent), any number of factors, on the rows.
  *
  * ints = [p, n_factors, family (0 binomial, 1 Bernoulli, 2 Poisson, 3 negative binomial,
- *         4 Student-t), largest q, n_aux, the aux priors' offset in par, each aux prior's
- *         family (two slots),
+ *         4 Student-t, 5 Gaussian), largest q, n_aux, the aux priors' offset in par, each
+ *         aux prior's family (two slots),
  *         per factor: q, n_blocks, blocks' offset in ints, z's offset in x,
  *                     first column in Z, levels G;
  *         the blocks]
  * par  = [every constant of the log density, m0 (p), s0 (p), the aux priors (a, b, c each),
  *         the blocks' priors]
- * x    = [beta (p), log of each aux parameter (PyMC's order: alpha; or sigma, nu), the
- *         blocks' free values, every factor's z]
+ * x    = [beta (p), log of each aux parameter (PyMC's order: alpha; sigma, nu; or sigma),
+ *         the blocks' free values, every factor's z]
  *
  * eta = X beta + offset + sum_f rowsum(Z_f * b_f[codes_f]), b_f = z_f L_f', and
- * r = dl/deta (y - n logistic(eta), y - exp(eta), (y - mu) alpha/(alpha + mu), or
- * (nu + 1)(y - eta)/(nu sigma^2 + (y - eta)^2)): dl/dbeta = X'r - (beta - m0)/s0^2,
+ * r = dl/deta (y - n logistic(eta), y - exp(eta), (y - mu) alpha/(alpha + mu),
+ * (nu + 1)(y - eta)/(nu sigma^2 + (y - eta)^2), or (y - eta)/sigma^2): dl/dbeta = X'r - (beta - m0)/s0^2,
  * and with D_f[g] = sum over g's rows of r Z_f (G, q): dl/dz_f = D_f L_f - z_f and
  * dl/dL_f = D_f' z_f.
  */
@@ -109,11 +109,13 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
         logp -= n_rows * lgamma(aux[0]);
         daux[0] -= n_rows * digamma(aux[0]);
     }
-    if (family == 4) { /* Student-t: nu's and sigma's */
-        double nu = aux[1];
-        logp += n_rows * (lgamma(0.5 * (nu + 1.0)) - lgamma(0.5 * nu) - 0.5 * log(nu)
-                          - log(aux[0]));
+    if (family == 4 || family == 5) { /* Student-t, Gaussian: -N log sigma */
+        logp -= n_rows * log(aux[0]);
         daux[0] -= n_rows / aux[0];
+    }
+    if (family == 4) { /* Student-t: nu's terms */
+        double nu = aux[1];
+        logp += n_rows * (lgamma(0.5 * (nu + 1.0)) - lgamma(0.5 * nu) - 0.5 * log(nu));
         daux[1] += n_rows * (0.5 * digamma(0.5 * (nu + 1.0)) - 0.5 * digamma(0.5 * nu)
                              - 0.5 / nu);
     }
@@ -134,6 +136,11 @@ static double latent_logp(const double *x, double *grad, int64_t dim, const bmm_
             r[i] = (nu + 1.0) * e / den;
             daux[0] += (nu + 1.0) * e2 / (aux[0] * den);
             daux[1] += -0.5 * w + 0.5 * (nu + 1.0) * e2 / (nu * den);
+        } else if (family == 5) { /* Gaussian, identity link */
+            double s2 = aux[0] * aux[0], e = y[i] - eta[i];
+            logp -= 0.5 * e * e / s2;
+            r[i] = e / s2;
+            daux[0] += e * e / (s2 * aux[0]);
         } else { /* binomial / Bernoulli, logit link */
             logp += y[i] * eta[i] - trials[i] * log1pexp(eta[i]);
             r[i] = y[i] - trials[i] / (1.0 + exp(-eta[i]));
