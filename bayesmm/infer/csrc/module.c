@@ -6,8 +6,9 @@
  *
  *   bmm_marginal_*  the Gaussian marginal build of one factor, beta integrated out
  *                   (bayesmm.build.marginal), on the per-group sufficient statistics;
- *   bmm_latent_*    the latent build of binomial, Bernoulli, Poisson, negative binomial, Student-t and Gaussian mixed models
- *                   (bayesmm.build.latent), any number of factors, on the rows.
+ *   bmm_latent_*    the latent build of binomial, Bernoulli, Poisson, negative binomial,
+ *                   Student-t and Gaussian mixed models (bayesmm.build.latent), any number
+ *                   of factors, on the rows.
  *
  * Every dimension is read at run time from two layout arrays (ints, par) built by
  * bayesmm/infer/kernel_density.py, so this one library serves every model of either
