@@ -2,7 +2,7 @@
  * bayesmm's hand-written log densities and gradients, in C: built once at installation.
  *
  * Two densities on PyMC's flat unconstrained vector x, each with its analytic gradient
- * (docs/marginal.md, "Sampled by nutpie on a compiled kernel"):
+ * (docs/marginal.md, "Sampled by nutpie on hand-written C kernels, built at installation"):
  *
  *   bmm_marginal_*  the Gaussian marginal build of one factor, beta integrated out
  *                   (bayesmm.build.marginal), on the per-group sufficient statistics;
