@@ -16,8 +16,8 @@
  * eta = X beta + offset + sum_f rowsum(Z_f * b_f[codes_f]), b_f = z_f L_f', and
  * r = dl/deta (y - n logistic(eta), y - exp(eta), (y - mu) alpha/(alpha + mu),
  * (nu + 1)(y - eta)/(nu sigma^2 + (y - eta)^2), or (y - eta)/sigma^2):
- * dl/dbeta = X'r - (beta - m0)/s0^2, and with D_f[g] = sum over g's rows of r Z_f (G, q): dl/dz_f = D_f L_f - z_f and
- * dl/dL_f = D_f' z_f.
+ * dl/dbeta = X'r - (beta - m0)/s0^2, and with D_f[g] = sum over g's rows of r Z_f (G, q):
+ * dl/dz_f = D_f L_f - z_f and dl/dL_f = D_f' z_f.
  */
 #include "kernels.h"
 
