@@ -16,7 +16,7 @@ Laplace fit took 7 ms instead of 0.2 ms (the fit: 19.6 s against 1.0 s).
 Both run inside :func:`one_blas_thread`. The BLAS libraries are found once per process
 (:func:`_controller`): ``threadpool_limits`` finds them again at every call, reading
 ``/proc/self/maps`` and checking the path of each of the ~250 loaded libraries, 1.3–1.7 ms a
-call (10 ms the first time in a process) where a Dyestuff2 fit samples in 17 ms. A BLAS
+call (6–12 ms the first time in a process) where a Dyestuff2 fit samples in 17 ms. A BLAS
 library first loaded after that is not limited; the ones bayesmm calls (numpy's and scipy's)
 are loaded by ``import bayesmm``.
 """

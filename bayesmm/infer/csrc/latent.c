@@ -23,7 +23,6 @@
 
 #define L_HEADER 8 /* ints before the factors */
 #define FACTOR 6   /* ints per factor */
-#define LOG_PI 1.1447298858494002
 
 /* log(1 + e^v) without overflow. */
 static double log1pexp(double v)
