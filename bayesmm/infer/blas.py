@@ -11,7 +11,10 @@ Laplace fit took 7 ms instead of 0.2 ms (the fit: 19.6 s against 1.0 s).
   2-core machine, but 2.3 s against 1.1 s with one other process busy, where the pool's
   second thread waits for a core at every synchronisation. One thread also makes the result
   independent of the machine's core count (a threaded factorisation sums in another order).
-* NUTS: one thread everywhere; the chains are the parallelism.
+* NUTS: one thread everywhere; the chains are the parallelism. The C kernels make no BLAS
+  call, yet their chains keep the limit: without it the posterior mode's L-BFGS wakes an
+  OpenBLAS worker that spins for about 100 ms of CPU beside nutpie's threads, and Dyestuff2
+  sampled in 29–33 ms instead of 17.
 
 Both run inside :func:`one_blas_thread`. The BLAS libraries are found once per process
 (:func:`_controller`): ``threadpool_limits`` finds them again at every call, reading
