@@ -294,7 +294,7 @@ def latent_layout(design: Design, priors: dict[str, Prior]) -> KernelLayout | No
             or any(p.dist != "Normal" or set(p.params) != {"mu", "sigma"} for p in fe)):
         return None
     aux = [_family(priors[a.name]) for a in design.family.aux]
-    if any(a is None for a in aux):
+    if len(aux) > 2 or any(a is None for a in aux):  # latent.c has two slots
         return None
     m0, s0 = normal_prior_moments(design, priors)
     p, factors = len(fe), design.factors
