@@ -39,6 +39,11 @@ def draws_per_block(per_draw: int) -> int:
     return max(DRAW_BLOCK, BLOCK_VALUES // max(per_draw, 1))
 
 
+def _stats_block(stats: SuffStats) -> int:
+    """Draws per block of the per-group algebra on ``stats`` ((s, G, q, p) arrays)."""
+    return draws_per_block(stats.ZtX.size + stats.ZtZ.size)
+
+
 @dataclass(frozen=True, eq=False)
 class ResidualStats:
     """Per-draw statistics of the partial residual of the collapsed build's factor k.
@@ -128,7 +133,7 @@ def draw_beta(
     lam = factor_chol(design.factors[k], posterior) / sigma[:, None, None]  # (S, q, q)
     A = np.empty((sigma.size, stats.p, stats.p))
     c = np.empty((sigma.size, stats.p))
-    chunk = chunk or draws_per_block(stats.ZtX.size + stats.ZtZ.size)
+    chunk = chunk or _stats_block(stats)
     for lo in range(0, sigma.size, chunk):  # chunks of draws keep the (s, G, q, q) arrays small
         sl = slice(lo, lo + chunk)
         zty = stats.Zty if resid is None else resid.zty[sl]  # (G, q) or (s, G, q)
@@ -192,7 +197,7 @@ def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset,
     beta, sigma, lam = _flat_draws(design, posterior)
     G = stats.Zty.shape[0]
     out = np.empty((C * D, G))
-    chunk = chunk or draws_per_block(stats.ZtX.size + stats.ZtZ.size)
+    chunk = chunk or _stats_block(stats)
     for s0 in range(0, C * D, chunk):
         sl = slice(s0, s0 + chunk)
         L, w = _whitened(stats, beta[sl], lam[sl])
@@ -223,7 +228,7 @@ def draw_effects(
     beta, sigma, lam = _flat_draws(design, posterior, 0 if resid is None else resid.k)
     G, q = stats.Zty.shape
     out = np.empty((C * D, G, q))
-    chunk = chunk or draws_per_block(stats.ZtX.size + stats.ZtZ.size)
+    chunk = chunk or _stats_block(stats)
     for s0 in range(0, C * D, chunk):
         sl = slice(s0, s0 + chunk)
         L, w = _whitened(stats, beta[sl], lam[sl], None if resid is None else resid.zty[sl])
@@ -245,9 +250,8 @@ def conditional_cov(stats: SuffStats, theta: np.ndarray, scale: float) -> np.nda
     return scale * np.matmul(np.swapaxes(half, 1, 2), half)  # σ² Λ M⁻¹ Λᵀ
 
 
-def _draw_blocks(n_chains: int, n_draws: int, per_draw: int) -> list[tuple[int, slice]]:
-    """(chain, draws) blocks of one chain, :func:`draws_per_block` draws each."""
-    size = draws_per_block(per_draw)
+def _draw_blocks(n_chains: int, n_draws: int, size: int) -> list[tuple[int, slice]]:
+    """(chain, draws) blocks of one chain, ``size`` draws each."""
     return [(c, slice(lo, min(lo + size, n_draws)))
             for c in range(n_chains) for lo in range(0, n_draws, size)]
 
@@ -285,7 +289,7 @@ def linear_predictor(beta: np.ndarray, X: np.ndarray, offset: np.ndarray | None,
     # a chain's block of draws at a time, one effect column at a time: gathering every
     # draw's effects at once, (C, D, n, q), took 1.25 s for Exam's 4 × 1000 × 4059 × 2
     # against 0.14 s in blocks that stay in the cache
-    for c, sl in _draw_blocks(*beta.shape[:2], X.shape[0]):
+    for c, sl in _draw_blocks(*beta.shape[:2], draws_per_block(X.shape[0])):
         _eta_block(beta[c, sl], X, offset, [(Z, k, b[c, sl]) for Z, k, b in terms],
                    eta[c, sl])
     return eta
@@ -308,12 +312,12 @@ def pointwise_loglik(design: Design, posterior: xr.Dataset) -> np.ndarray:
     terms = [(f.Z, f.codes, posterior[f.label].values) for f in design.factors]
     aux = aux_draws(family, posterior)  # (C, D, 1) each
     out = np.empty((*beta.shape[:2], design.X.shape[0]))  # (C, D, N)
-    blocks = _draw_blocks(*beta.shape[:2], design.X.shape[0])
-    eta = np.empty((blocks[0][1].stop, design.X.shape[0]))  # (d, N): one block, reused
+    size = draws_per_block(design.X.shape[0])
+    eta = np.empty((min(size, beta.shape[1]), design.X.shape[0]))  # (d, N): one block, reused
     # η and the density one block of draws at a time: the only array of every draw is the
     # result (η of every draw, then the density, allocated two more of that size: Exam's
     # 4 × 1000 × 4,059, the first call of a fresh process, 0.18–0.21 s against 0.22–0.48 s)
-    for c, sl in blocks:
+    for c, sl in _draw_blocks(*beta.shape[:2], size):
         block = _eta_block(beta[c, sl], design.X, design.offset,
                            [(Z, k, b[c, sl]) for Z, k, b in terms], eta[:sl.stop - sl.start])
         out[c, sl] = family.logpdf(design.y, block, design.trials,
