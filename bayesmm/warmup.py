@@ -1,13 +1,12 @@
 """Check the NUTS kernels once per installation (``bayesmm warmup``).
 
-The Gaussian marginal build of one factor and the latent build of binomial, Bernoulli,
-Poisson, negative binomial and Student-t GLMMs, under the default prior families, run on C
+The Gaussian marginal build of one factor and the latent build of binomial, Bernoulli, Poisson,
+negative binomial, Student-t and Gaussian models, under the default prior families, run on C
 kernels that ``pip install`` builds (:mod:`bayesmm.infer.kernel_library`): a first fit of any
-such model compiles nothing.
-One short Gaussian fit and one binomial fit check that they load and sample (and compile
-the sources, about 1 s, where the installation did not build them). Other models compile their
-PyTensor graph per structure on their first fit (20–35 s), keyed without names, data or
-sizes (:mod:`bayesmm.infer.compiled`).
+such model compiles nothing. One short Gaussian fit and one binomial fit check that they load
+and sample (and compile the sources, about 1 s, where the installation did not build them).
+Other models compile their PyTensor graph per structure on their first fit (20–35 s), keyed
+without names, data or sizes (:mod:`bayesmm.infer.compiled`).
 """
 
 from __future__ import annotations

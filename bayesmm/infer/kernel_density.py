@@ -1,15 +1,15 @@
 """Models laid out for the compiled C kernels: layout arrays, data, trace labels.
 
-The C kernels (``csrc/``, loaded by :mod:`bayesmm.infer.kernel_library`) compute the
-Gaussian marginal density of one factor with β integrated out, and the latent build's
-density of binomial, Bernoulli, Poisson, negative binomial and Student-t GLMMs, for any
-dimensions, from a description of the model in two arrays. Here that description is built
-from the design and the resolved priors, with the names, shapes and dimensions of the trace
-variables that the PyMC model of the build would have (``tests/infer/test_kernel_density.py``
-checks them against it), so a fit on a kernel builds no PyMC model at all (0.2 s of graph
-construction for sleepstudy) and compiles nothing. A model no kernel covers — another prior
-family or parameterisation, a fixed effect without a Normal prior, another family — gets
-``None`` and keeps the compiled PyTensor path (:func:`bayesmm.infer.compiled.compile_density`).
+The C kernels (``csrc/``, loaded by :mod:`bayesmm.infer.kernel_library`) compute the Gaussian
+marginal density of one factor with β integrated out, and the latent build's density of
+binomial, Bernoulli, Poisson, negative binomial, Student-t and Gaussian mixed models, for any
+dimensions, from a description of the model in two arrays. Here that description is built from
+the design and the resolved priors, with the names, shapes and dimensions of the trace variables
+that the PyMC model of the build would have (``tests/infer/test_kernel_density.py`` checks them
+against it), so a fit on a kernel builds no PyMC model at all (0.2 s of graph construction for
+sleepstudy) and compiles nothing. A model no kernel covers — another prior family or
+parameterisation, a fixed effect without a Normal prior, another family — gets ``None`` and
+keeps the compiled PyTensor path (:func:`bayesmm.infer.compiled.compile_density`).
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ LATENT_FAMILIES = {"binomial": 0, "bernoulli": 1, "poisson": 2, "negbin": 3, "t"
 
 
 def _loglik_constant(design: Design) -> float:
-    """Sum the log-likelihood's terms free of parameters (binomial coefficients, log y!)."""
+    """Sum the log-likelihood's terms free of parameters (binomial coefficients, log y!, π)."""
     y = np.asarray(design.y, dtype=float)
     if design.family.name in ("poisson", "negbin"):
         return float(-np.sum(gammaln(y + 1.0)))

@@ -168,8 +168,8 @@ def _kernel(build: str, design: Design, priors: dict[str, Prior], stats: SuffSta
     """Return the hand-written kernel's density of the build where one covers it, else None.
 
     The marginal build (one Gaussian factor) and the latent build of the binomial, Bernoulli,
-    Poisson, negative binomial and Student-t families, under the default prior families
-    (:mod:`bayesmm.infer.kernel_density`).
+    Poisson, negative binomial, Student-t and Gaussian families, under the default prior
+    families (:mod:`bayesmm.infer.kernel_density`).
     """
     if build == "marginal":
         return kernel_density(design, priors, stats)
