@@ -388,8 +388,7 @@ class MixedLM(LikelihoodMethods):
         for problem in res.sampling.problems():
             warnings.warn(problem, SamplingWarning, stacklevel=2)
         if point is not None and point.singular:
-            zero = [k for k, v in point.cov_table()["Coef."].items() if k.endswith("Var")
-                    and v < 1e-8 * max(point.scale, 1e-300)]
+            zero = point.zero_variances
             warnings.warn(f"{point.method} fit is singular: {zero or 'a variance'} estimated "
                           "at zero (the posterior is not).", SamplingWarning, stacklevel=2)
         return res

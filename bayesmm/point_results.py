@@ -150,6 +150,16 @@ class MixedLMPointResults(PointTests, FittedModel):
         return self.fit.singular
 
     @property
+    def zero_variances(self) -> list[str]:
+        """Names of the ``Var`` rows estimated at zero (below 1e-8 σ²), in summary order.
+
+        The estimates alone: :meth:`cov_table`'s standard errors (a Hessian) are not needed.
+        """
+        cutoff = 1e-8 * max(self.scale, 1e-300)
+        return [p.name for p in cov_params(self.design) if p.row == p.col
+                and self.psis[p.factor][p.row, p.col] < cutoff]
+
+    @property
     def df_modelwc(self) -> int:
         """Number of parameters: fixed effects, covariance parameters and the scale."""
         return len(self.design.xnames) + self.fit.theta.size + len(self.family.aux)

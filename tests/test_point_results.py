@@ -436,3 +436,17 @@ def test_model_predict_is_statsmodels_fixed_effects_mean(dietox):
     np.testing.assert_allclose(model.predict(res.fe_params, new), new @ res.fe_params.to_numpy())
     with pytest.raises(bmm.SpecificationError, match="params/exog: expected at least 2"):
         model.predict([1.0])
+
+
+def test_zero_variances_names_the_var_rows_estimated_at_zero() -> None:
+    # within every g the two levels of h hold the same responses, so h's REML variance is 0
+    rng = np.random.default_rng(0)
+    per_g = rng.normal(size=(8, 3)) + rng.normal(scale=2.0, size=(8, 1))  # (G, 3)
+    y = np.concatenate([per_g, per_g], axis=1).ravel()  # (G × 6,) h-halves identical
+    frame = pd.DataFrame({"y": y, "g": np.repeat(np.arange(8), 6),
+                          "h": np.tile(np.repeat(["a", "b"], 3), 8)})
+    res = bmm.mixedlm("y ~ 1 + (1 | g) + (1 | h)", frame).fit(method="reml")
+    table = res.cov_table()["Coef."]
+    assert res.singular
+    assert res.zero_variances == ["h Var"]
+    assert table["h Var"] < 1e-8 * res.scale < table["g Var"]

@@ -6,6 +6,7 @@ builds), and the pointwise log-likelihood.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = ["ResidualStats", "aux_draws", "conditional_cov", "draw_beta", "draw_e
            "factor_chol", "group_loglik", "linear_predictor", "partial_residual_stats",
            "pointwise_loglik"]
 
+Draws = Mapping[str, xr.DataArray]  # a posterior Dataset, or name → (chain, draw, …) draws
 DRAW_BLOCK = 256  # draws per block at least
 BLOCK_VALUES = 1 << 20  # values per array of a block beyond that (8 MB)
 
@@ -88,7 +90,7 @@ def partial_residual_stats(design: Design, posterior: xr.Dataset, k: int, chunk:
     return ResidualStats(k, zty, xty)
 
 
-def factor_chol(factor: FactorDesign, posterior: xr.Dataset) -> np.ndarray:
+def factor_chol(factor: FactorDesign, posterior: Draws) -> np.ndarray:
     """Cholesky factor of Ψ per draw, (S, q, q), from the ``<label>_sd``/``_corr`` draws."""
     sd = posterior[f"{factor.label}_sd"].values  # (C, D, k)
     C, D = sd.shape[:2]
@@ -150,7 +152,7 @@ def draw_beta(
     return draws.reshape(C, D, -1)
 
 
-def _flat_draws(design: Design, posterior: xr.Dataset, k: int = 0) -> tuple[np.ndarray, ...]:
+def _flat_draws(design: Design, posterior: Draws, k: int = 0) -> tuple[np.ndarray, ...]:
     """β (S, p), σ (S,) and Λ = chol(Ψ)/σ (S, q, q) of factor ``k``, draws flattened."""
     beta = posterior["beta"].values
     beta = beta.reshape(-1, beta.shape[-1])  # (S, p)
@@ -212,7 +214,7 @@ def group_loglik(design: Design, stats: SuffStats, posterior: xr.Dataset,
 
 
 def draw_effects(
-    design: Design, stats: SuffStats, posterior: xr.Dataset, rng: np.random.Generator,
+    design: Design, stats: SuffStats, posterior: Draws, rng: np.random.Generator,
     chunk: int | None = None, resid: ResidualStats | None = None,
 ) -> np.ndarray:
     """Exact draws of b_g | y, β, σ, Ψ for every posterior draw.

@@ -201,14 +201,16 @@ def _integrated_draws(idata: az.InferenceData, design: Design, priors: dict[str,
     """Add exact draws of β (when integrated out) and of the integrated factor's effects."""
     factor = design.factors[0 if resid is None else resid.k]
     rng = np.random.default_rng(seed)
+    added = {}
     if beta_is_conjugate(design, priors):
         m0, s0 = normal_prior_moments(design, priors)
         beta = draw_beta(design, stats, idata.posterior, m0, s0, rng, resid=resid)
-        idata.posterior = idata.posterior.assign(beta=xr.DataArray(
-            beta, dims=("chain", "draw", "coef"), coords={"coef": list(design.xnames)}))
-    b = draw_effects(design, stats, idata.posterior, rng, resid=resid)
+        added["beta"] = xr.DataArray(beta, dims=("chain", "draw", "coef"),
+                                     coords={"coef": list(design.xnames)})
+    # the effects' draws condition on these β draws
+    b = draw_effects(design, stats, {**idata.posterior.data_vars, **added}, rng, resid=resid)
     dims = ("chain", "draw", *effect_dims(factor))
     every = coords_of(design)
     coords = {d: list(every[d]) for d in effect_dims(factor)}
-    idata.posterior = idata.posterior.assign(
-        {factor.label: xr.DataArray(b, dims=dims, coords=coords)})
+    added[factor.label] = xr.DataArray(b, dims=dims, coords=coords)
+    idata.posterior = idata.posterior.assign(added)
