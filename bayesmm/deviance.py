@@ -37,6 +37,7 @@ from .suffstats import SuffStats
 __all__ = [
     "Method",
     "Profile",
+    "ProfileTerms",
     "criterion",
     "deviance",
     "deviance_and_gradient",
@@ -119,7 +120,8 @@ def profiled_df(stats: Stats, method: Method) -> int:
     return residual_df(stats, method) - (n_penalised(stats) if method == "map" else 0)
 
 
-def scale_hat(prof: Profile | BlockedProfile, stats: Stats, method: Method) -> float:
+def scale_hat(prof: Profile | BlockedProfile | ProfileTerms, stats: Stats, method: Method
+              ) -> float:
     """Profiled residual variance σ̂² at the current θ."""
     return prof.r2 / profiled_df(stats, method)
 
@@ -156,8 +158,25 @@ def deviance(
     return criterion(prof, np.asarray(theta), stats, method, scale)
 
 
-def criterion(prof: Profile | BlockedProfile, theta: np.ndarray, stats: Stats,
-               method: Method, scale: float | None = None) -> float:
+@dataclass(frozen=True)
+class ProfileTerms:
+    """The three profiled quantities the criterion needs (a :class:`Profile`'s, or a kernel's).
+
+    Attributes
+    ----------
+    r2 : float
+        Penalised residual sum of squares.
+    logdet_M : float
+    logdet_A : float
+    """
+
+    r2: float
+    logdet_M: float
+    logdet_A: float
+
+
+def criterion(prof: Profile | BlockedProfile | ProfileTerms, theta: np.ndarray, stats: Stats,
+              method: Method, scale: float | None = None) -> float:
     """Evaluate :func:`deviance` from the profiled quantities ``prof`` at ``theta``."""
     df = residual_df(stats, method)
     sigma2 = scale_hat(prof, stats, method) if scale is None else scale

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CSRC", "CFunction", "Kernel", "SOURCE_HASH", "compile_command", "kernel",
-           "user_data"]
+           "profile_function", "user_data"]
 
 CSRC = Path(__file__).with_name("csrc")
 SOURCES = sorted(CSRC.glob("*.[ch]"), key=lambda f: f.name)  # as setup.py hashes them
@@ -158,3 +158,13 @@ def kernel(name: str) -> Kernel | None:
         fn.restype, fn.argtypes = restype, argtypes
         functions.append(fn)
     return Kernel(*functions)
+
+
+def profile_function() -> ctypes._CFuncPtr | None:
+    """Return ``bmm_profile(lam, out, user_data)`` (``csrc/marginal.c``), or None."""
+    lib = _library()
+    if lib is None:
+        return None
+    fn = lib.bmm_profile
+    fn.restype, fn.argtypes = ctypes.c_int64, [ctypes.c_void_p] * 3
+    return fn

@@ -26,6 +26,7 @@ from ..deviance import (
     scale_hat,
 )
 from ..errors import FitError
+from .fast_deviance import deviance_function
 from .moment_start import moment_theta
 from .numdiff import gradient_jacobian
 
@@ -410,7 +411,7 @@ def fit_point(stats: Stats, method: Method = "reml", start: np.ndarray | None = 
     elif exact:
         last = _LastEvaluation(_recorded(
             lambda t: (*deviance_and_gradient(t, stats, method), None), trace))  # type: ignore[arg-type]
-    evaluate = _recorded(lambda t: deviance(t, stats, method), trace)
+    evaluate = _recorded(deviance_function(stats, method), trace)  # C for one factor
 
     def fun(theta: np.ndarray) -> float:
         known = last.value_at(theta) if last is not None else None

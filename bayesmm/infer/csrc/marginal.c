@@ -339,3 +339,55 @@ BMM_EXPORT int64_t bmm_marginal_expand(uint64_t dim, uint64_t n_expanded, const 
     return 0;
 }
 
+
+/*
+ * lme4's profiled quantities at one relative factor lam (q, q), for the REML/ML/MAP
+ * criterion (bayesmm.deviance, bayesmm.infer.fast_deviance): with
+ * [A c; c' d] = [X'X X'y; y'X y'y] - sum_g R_g'R_g,
+ *   out = [r2 = d - c'A^-1 c, sum_g log|M_g|, log|A|].
+ * user_data: ints = [q, p], par = [y'y], n = G, a = ZtZ, ZtX, Zty, XtX, b = Xty.
+ * Returns 0, 1 where M_g or A is not positive definite, 4 without memory.
+ */
+BMM_EXPORT int64_t bmm_profile(const double *lam, double *out, void *user_data)
+{
+    const bmm_data *d = user_data;
+    int64_t q = d->ints[0], p = d->ints[1], n = p + 1, qq = q * q, status = 0;
+    const double *XtX = d->a[3], *Xty = (const double *)d->b;
+    double *ws = malloc((size_t)(n * n + p * p + p + tmp_size(q, p) + d->n * qq)
+                        * sizeof(double));
+    if (ws == NULL)
+        return 4;
+    double *S = ws, *A = S + n * n, *beta = A + p * p, *tmp = beta + p;
+    double *Ms = tmp + tmp_size(q, p), logdet = 0.0;
+    for (int64_t a = 0; a < p; a++) {
+        for (int64_t b = 0; b < p; b++)
+            S[a * n + b] = XtX[a * p + b];
+        S[a * n + p] = S[p * n + a] = Xty[a];
+    }
+    S[p * n + p] = d->par[0];
+    if (q == 1)
+        logdet = intercepts_normal_equations(lam[0], d, p, Ms, S, tmp);
+    else if (q == 2)
+        logdet = slopes_normal_equations(lam, d, p, Ms, S, tmp, tmp + n);
+    else if (!generic_normal_equations(lam, d, q, p, Ms, S, tmp, &logdet))
+        status = 1;
+    for (int64_t a = 0; a < p; a++)
+        for (int64_t b = 0; b < p; b++)
+            A[a * p + b] = S[a * n + b];
+    if (status == 0 && (!isfinite(logdet) || !cholesky(A, p, p)))
+        status = 1;
+    if (status == 0) {
+        double r2 = S[p * n + p], logdet_A = 0.0;
+        for (int64_t a = 0; a < p; a++) { /* forward: A = L L', L z = c */
+            double acc = S[a * n + p];
+            for (int64_t b = 0; b < a; b++)
+                acc -= A[a * p + b] * beta[b];
+            beta[a] = acc / A[a * p + a];
+            r2 -= beta[a] * beta[a]; /* c'A^-1 c = |z|^2 */
+            logdet_A += 2.0 * log(A[a * p + a]);
+        }
+        out[0] = r2, out[1] = logdet, out[2] = logdet_A;
+    }
+    free(ws);
+    return status;
+}

@@ -8,7 +8,10 @@
  *                   (bayesmm.build.marginal), on the per-group sufficient statistics;
  *   bmm_latent_*    the latent build of binomial, Bernoulli, Poisson, negative binomial,
  *                   Student-t and Gaussian mixed models (bayesmm.build.latent), any number
- *                   of factors, on the rows.
+ *                   of factors, on the rows;
+ *
+ * and bmm_profile, the one-factor profiled quantities of the REML/ML/MAP criterion
+ * (bayesmm.infer.fast_deviance).
  *
  * Every dimension is read at run time from two layout arrays (ints, par) built by
  * bayesmm/infer/kernel_density.py, so this one library serves every model of either
