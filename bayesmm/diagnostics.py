@@ -10,9 +10,11 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from arviz.stats.diagnostics import _ess, _rhat, _split_chains, _z_scale
+from arviz.stats.stats_utils import not_valid as _not_valid
 
 __all__ = ["ESS_MIN", "RHAT_MAX", "Diagnostics", "SamplingWarning", "diagnose",
-           "numpy_kernels"]
+           "numpy_kernels", "rank_diagnostics"]
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -78,6 +80,25 @@ def numpy_kernels() -> Iterator[None]:
             az.Numba.enable_numba()
 
 
+def rank_diagnostics(x: np.ndarray) -> tuple[float, float]:
+    """ArviZ's rank-normalised split R-hat and bulk ESS of one quantity's draws (chain, draw).
+
+    ``az.rhat(method="rank")`` and ``az.ess(method="bulk")`` each rank-normalise the split
+    chains, and each runs through xarray for every variable; here ArviZ's own steps run
+    once on the array and the rank-normalised split chains serve both (4 ms of Dyestuff2's
+    8 ms of diagnostics). Equal to ArviZ's functions (tests/test_diagnostics.py).
+    """
+    x = np.asarray(x, dtype=float)  # (C, D)
+    split = _split_chains(x)  # (2C, D/2)
+    z = _z_scale(split)
+    ess = np.nan if _not_valid(x, shape_kwargs={"min_draws": 4, "min_chains": 1}) \
+        else float(_ess(z))
+    if _not_valid(x, shape_kwargs={"min_draws": 4, "min_chains": 2}):
+        return np.nan, ess
+    folded = _z_scale(np.abs(split - np.median(split)))
+    return float(max(_rhat(z), _rhat(folded))), ess
+
+
 def diagnose(draws: xr.Dataset, idata: az.InferenceData) -> Diagnostics:
     """Diagnostics of the reported rows ``draws`` (chain, draw) of a NUTS fit.
 
@@ -85,10 +106,7 @@ def diagnose(draws: xr.Dataset, idata: az.InferenceData) -> Diagnostics:
     the summary's other columns (a third of its time on a small fit).
     """
     with np.errstate(invalid="ignore", divide="ignore"), numpy_kernels():
-        rhat = az.rhat(draws, method="rank")
-        ess = az.ess(draws, method="bulk")
-    s = pd.DataFrame({"r_hat": [float(rhat[k]) for k in draws.data_vars],
-                      "ess_bulk": [float(ess[k]) for k in draws.data_vars]},
-                     index=list(draws.data_vars))
+        rows = [rank_diagnostics(v.values) for v in draws.data_vars.values()]
+    s = pd.DataFrame(rows, columns=["r_hat", "ess_bulk"], index=list(draws.data_vars))
     s = s[np.isfinite(s["r_hat"])] if len(s) > 1 else s
     return Diagnostics(int(idata.sample_stats["diverging"].sum()), s["r_hat"], s["ess_bulk"])

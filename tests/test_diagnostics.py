@@ -67,3 +67,22 @@ def test_diagnose_reports_arvizs_summary_r_hat_and_bulk_ess() -> None:
     pd.testing.assert_series_equal(got.rhat, want["r_hat"], rtol=1e-12)
     pd.testing.assert_series_equal(got.ess_bulk, want["ess_bulk"], rtol=1e-12)
     assert got.max_rhat > 1.1 and got.divergences == 0
+
+
+@pytest.mark.parametrize("shape", [(4, 1000), (4, 1001), (2, 50), (1, 100), (4, 3)])
+@pytest.mark.parametrize("kind", ["normal", "walk", "constant", "shifted chain"])
+def test_rank_diagnostics_are_arvizs_rhat_and_bulk_ess(shape: tuple[int, int], kind: str
+                                                       ) -> None:
+    import arviz as az
+
+    from bayesmm.diagnostics import numpy_kernels, rank_diagnostics
+
+    rng = np.random.default_rng(7)
+    x = {"normal": rng.normal(size=shape), "walk": rng.normal(size=shape).cumsum(axis=1),
+         "constant": np.ones(shape),
+         "shifted chain": rng.normal(size=shape) + 5.0 * (np.arange(shape[0]) == 0)[:, None],
+         }[kind]
+    with numpy_kernels(), np.errstate(invalid="ignore", divide="ignore"):
+        rhat, ess = rank_diagnostics(x)
+        want = float(az.rhat(x, method="rank")), float(az.ess(x, method="bulk"))
+    np.testing.assert_array_equal([rhat, ess], want)  # NaN where ArviZ gives NaN

@@ -17,7 +17,7 @@ from ..build.collapsed import flat_index
 from ..covariance import lambda_from_theta
 from ..design import Design, FactorDesign
 from ..families import Family
-from ..normal_equations import backward, normal_equations, small_cholesky, whitened
+from ..normal_equations import backward, forward, normal_equations, small_cholesky, whitened
 from ..suffstats import SuffStats
 
 __all__ = ["ResidualStats", "aux_draws", "conditional_cov", "draw_beta", "draw_effects",
@@ -26,6 +26,7 @@ __all__ = ["ResidualStats", "aux_draws", "conditional_cov", "draw_beta", "draw_e
 
 Draws = Mapping[str, xr.DataArray]  # a posterior Dataset, or name → (chain, draw, …) draws
 DRAW_BLOCK = 256  # draws per block at least
+SMALL_P = 4  # up to this many fixed effects β's (p, p) algebra runs entry by entry
 BLOCK_VALUES = 1 << 20  # values per array of a block beyond that (8 MB)
 
 
@@ -145,10 +146,15 @@ def draw_beta(
     s2 = sigma[:, None] ** 2
     P = A / s2[..., None] + np.diag(1.0 / s0**2)  # (S, p, p)
     h = c / s2 + m0 / s0**2  # (S, p)
-    LP = np.linalg.cholesky(P)
-    mean = np.linalg.solve(P, h[..., None])[..., 0]
-    eps = rng.standard_normal(mean.shape)
-    draws = mean + np.linalg.solve(np.swapaxes(LP, 1, 2), eps[..., None])[..., 0]
+    eps = rng.standard_normal(h.shape)  # (S, p)
+    if stats.p <= SMALL_P:  # entry by entry over the draws (normal_equations' note)
+        LP = small_cholesky(P)
+        mean = backward(LP, forward(LP, h[..., None]))[..., 0]
+        draws = mean + backward(LP, eps[..., None])[..., 0]
+    else:
+        LP = np.linalg.cholesky(P)
+        mean = np.linalg.solve(P, h[..., None])[..., 0]
+        draws = mean + np.linalg.solve(np.swapaxes(LP, 1, 2), eps[..., None])[..., 0]
     return draws.reshape(C, D, -1)
 
 

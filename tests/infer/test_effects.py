@@ -123,3 +123,14 @@ def test_the_draws_do_not_depend_on_the_block_of_draws(sleep):
                          draw_beta(d, st, post, m0, s0, np.random.default_rng(2), chunk=7)),
                         (group_loglik(d, st, post), group_loglik(d, st, post, chunk=7))):
         np.testing.assert_array_equal(one, blocks)
+
+
+def test_beta_draws_entry_by_entry_equal_lapacks(sleep, monkeypatch):
+    from bayesmm.infer import effects
+
+    m0, s0 = np.array([300.0, 0.0]), np.array([100.0, 50.0])
+    post = _posterior(300, BETA, SIGMA, SD, CORR)
+    small = effects.draw_beta(sleep.design, sleep.stats, post, m0, s0, np.random.default_rng(3))
+    monkeypatch.setattr(effects, "SMALL_P", 0)  # p = 2 through NumPy's batched LAPACK
+    lapack = effects.draw_beta(sleep.design, sleep.stats, post, m0, s0, np.random.default_rng(3))
+    np.testing.assert_allclose(small, lapack, rtol=1e-13, atol=0)
