@@ -24,6 +24,8 @@ from .kernel_library import profile_function, user_data
 
 __all__ = ["deviance_function"]
 
+NO_MEMORY = 4  # bmm_profile's status when its scratch cannot be allocated
+
 
 @dataclass(frozen=True, eq=False)
 class _KernelCriterion:
@@ -39,7 +41,10 @@ class _KernelCriterion:
     def __call__(self, theta: np.ndarray) -> float:
         theta = np.asarray(theta, dtype=float)
         lam = lambda_from_theta(theta, self.stats.tmap)  # (q, q)
-        if self.fn(lam.ctypes.data, self.out.ctypes.data, self.record.ctypes.data) != 0:
+        status = self.fn(lam.ctypes.data, self.out.ctypes.data, self.record.ctypes.data)
+        if status == NO_MEMORY:
+            raise MemoryError("bmm_profile: no memory for the per-group factors")
+        if status != 0:  # M_g or A not positive definite, as deviance's LinAlgError
             return np.inf
         r2, logdet_m, logdet_a = self.out.tolist()
         return criterion(ProfileTerms(max(r2, 1e-300), logdet_m, logdet_a), theta,

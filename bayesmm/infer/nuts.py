@@ -201,7 +201,7 @@ def _integrated_draws(idata: az.InferenceData, design: Design, priors: dict[str,
     """Add exact draws of β (when integrated out) and of the integrated factor's effects."""
     factor = design.factors[0 if resid is None else resid.k]
     rng = np.random.default_rng(seed)
-    added = {}
+    added: dict[str, xr.DataArray] = {}
     if beta_is_conjugate(design, priors):
         m0, s0 = normal_prior_moments(design, priors)
         beta = draw_beta(design, stats, idata.posterior, m0, s0, rng, resid=resid)
