@@ -11,15 +11,20 @@ Laplace fit took 7 ms instead of 0.2 ms (the fit: 19.6 s against 1.0 s).
   2-core machine, but 2.3 s against 1.1 s with one other process busy, where the pool's
   second thread waits for a core at every synchronisation. One thread also makes the result
   independent of the machine's core count (a threaded factorisation sums in another order).
-* NUTS: one thread everywhere; the chains are the parallelism. The C kernels make no BLAS
-  call, yet their chains keep the limit: without it the posterior mode's L-BFGS wakes an
-  OpenBLAS worker that spins for about 100 ms of CPU beside nutpie's threads, and Dyestuff2
-  sampled in 29–33 ms instead of 17.
+* NUTS: one thread everywhere; the chains are the parallelism. The exception is a
+  hand-written C kernel's chains, which make no BLAS call: they run without the limit, and
+  so without the process's first limit (5.7 ms, below) when nothing else needs one. Their
+  posterior mode is found by BFGS (NumPy's algebra on small matrices): L-BFGS-B's LAPACK
+  calls woke scipy's OpenBLAS pool, whose worker then spun for about 100 ms of CPU beside
+  nutpie's threads (Dyestuff2 sampled in 29–33 ms instead of 17). A pool limited during an
+  earlier point fit does not spin after the limit is lifted (measured).
+* A Gaussian point fit of one factor with one θ (a random intercept) is a bounded scalar
+  search on the C criterion and p × p solves: it runs without the limit too.
 
 Both run inside :func:`one_blas_thread`. The BLAS libraries are found once per process
 (:func:`_controller`): ``threadpool_limits`` finds them again at every call, reading
 ``/proc/self/maps`` and checking the path of each of the ~250 loaded libraries, 1.3–1.7 ms a
-call (6–12 ms the first time in a process) where a Dyestuff2 fit samples in 17 ms. A BLAS
+call (5.7 ms the first time in a process) where a Dyestuff2 fit samples in 17 ms. A BLAS
 library first loaded after that is not limited; the ones bayesmm calls (numpy's and scipy's)
 are loaded by ``import bayesmm``.
 """

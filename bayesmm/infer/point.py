@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from ..design import Design
@@ -41,7 +43,9 @@ def point_fit(design: Design, stats: SuffStats | None, method: str,
             f"method: family={design.family.name!r} supports {allowed} (REML is defined for "
             f"Gaussian models only; 'ml' is glmer's Laplace fit); received {method!r}."
         )
-    with one_blas_thread():  # see bayesmm.infer.blas
+    # one θ of one factor: a bounded scalar search and p × p solves, no call that threads
+    scalar = isinstance(stats, SuffStats) and stats.tmap.n_theta == 1
+    with nullcontext() if scalar else one_blas_thread():  # see bayesmm.infer.blas
         if design.family.name == "gaussian":
             assert stats is not None
             return fit_point(stats, method, start, history)  # type: ignore[arg-type]

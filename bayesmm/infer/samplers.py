@@ -17,6 +17,7 @@ A sampler turns a PyMC model, the :class:`~bayesmm.infer.options.NutsOptions` an
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +28,7 @@ import pymc as pm
 from .blas import one_blas_thread
 from .compiled import CompiledDensity
 from .flat_nutpie import sample_flat_nutpie
+from .kernel_density import KernelDensity
 from .options import NutsOptions
 from .warmstart import warm_start
 
@@ -126,7 +128,9 @@ class NutpieSampler:
         """
         for name, value in (start.initvals or {}).items():  # chains start near this point
             model.set_initval(model[name], value)
-        with one_blas_thread():
+        # a hand-written C kernel makes no BLAS call (nor does its start: bayesmm.infer.blas)
+        limit = nullcontext() if isinstance(start.density, KernelDensity) else one_blas_thread()
+        with limit:
             return sample_flat_nutpie(model, options, warm=start.low_dimensional,
                                       density=start.density)
 

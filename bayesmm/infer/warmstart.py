@@ -7,7 +7,7 @@ of 255 leapfrog steps: at 10⁶ rows, 200 of the 1000 tuning iterations took 80%
 gradient evaluations. The marginal build has few parameters (σ and the covariance, β too
 when its prior is not Normal), so the mode and a dense Hessian are cheap:
 
-1. maximise the log density (L-BFGS on the same compiled function NUTS uses);
+1. maximise the log density (BFGS on the same compiled function NUTS uses);
 2. Hessian by central differences of the gradient; its inverse gives the posterior SDs;
 3. each chain starts at mode + U(−2, 2)·SD (overdispersed, so R-hat still sees
    disagreement), and the diagonal mass matrix starts at the variances, still adapted in
@@ -20,6 +20,7 @@ PyMC's default start.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -84,8 +85,13 @@ def posterior_mode(logp_grad: LogpGrad, x0: np.ndarray) -> Mode | None:
             return np.inf, np.zeros_like(x)
         return -float(logp), -np.asarray(dlogp, dtype=float)
 
-    with np.errstate(all="ignore"):
-        res = optimize.minimize(negative, x0.astype(float), jac=True, method="L-BFGS-B",
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # BFGS, not L-BFGS-B: its algebra is NumPy's on (n, n) matrices, n ≤ MAX_PARAMS,
+        # where L-BFGS-B's LAPACK calls wake scipy's OpenBLAS pool, which then spins for
+        # ~0.1 s of CPU beside the chains (bayesmm.infer.blas)
+        warnings.simplefilter("ignore", RuntimeWarning)  # a line search that gave up: the
+        # best point so far still seeds the starts, checked below
+        res = optimize.minimize(negative, x0.astype(float), jac=True, method="BFGS",
                                 options={"maxiter": 1000})
         mode = res.x
         h = 1e-5 * np.maximum(np.abs(mode), 1.0)  # difference step per coordinate

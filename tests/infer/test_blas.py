@@ -26,8 +26,36 @@ def test_a_point_fit_runs_inside_one_blas_thread(data, monkeypatch):
     real = point.fit_point
     monkeypatch.setattr(point, "fit_point", fit_point)
     with threadpool_limits(limits=2, user_api="blas"):
-        bmm.mixedlm("Reaction ~ Days", data("sleepstudy"), groups="Subject").fit(method="reml")
+        bmm.mixedlm("Reaction ~ Days", data("sleepstudy"), groups="Subject",
+                    re_formula="~Days").fit(method="reml")
     assert seen == [{1}]
+
+
+def test_one_theta_point_fits_and_kernel_chains_take_no_blas_limit(data, monkeypatch):
+    # a random intercept's scalar search on the C criterion and a C kernel's chains make no
+    # BLAS call: no limit, so such a fit needs no threadpoolctl controller
+    import warnings
+
+    import bayesmm as bmm
+    from bayesmm.infer import blas
+
+    real, calls = blas._controller, []
+
+    def controller():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(blas, "_controller", controller)
+    model = bmm.mixedlm("Yield ~ 1", data("Dyestuff2"), groups="Batch")
+    model.fit(method="reml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.SamplingWarning)  # 2 × 50 draws, singular REML
+        res = model.fit(draws=50, tune=50, chains=2, cores=1, random_seed=0)
+    assert res.build == "marginal"  # nutpie on the C kernel
+    assert calls == []
+    bmm.mixedlm("Reaction ~ Days", data("sleepstudy"), groups="Subject",
+                re_formula="~Days").fit(method="reml")  # three θ: L-BFGS-B, limited
+    assert calls == [1]
 
 
 def test_sampling_runs_with_one_blas_thread_and_restores_the_settings(monkeypatch):
